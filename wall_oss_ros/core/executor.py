@@ -1,0 +1,453 @@
+"""Receding-horizon executor: chunks in, limited commands out, one deterministic tick at a time.
+
+Clock-agnostic: every call takes `now` in seconds on the same clock as chunk stamps (ROS time, sim time
+or a test's). Per tick: watchdogs → plan sample → target stage (finite check, position limits with
+margin, workspace, gripper range, base velocity) → motion stage (Ruckig jerk limiting that never leaves
+position bounds, then the max-step cap) → e-stop / pause / fault gate (smooth halt) → commands.
+Workspace and gripper checks act on the target, before jerk limiting, so that they never make the
+command jump.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from wall_oss_ros.core.chunk import Chunk, ChunkRejectedError, absolute_targets, check_chunk
+from wall_oss_ros.core.contract import GroupKind, RobotContract
+from wall_oss_ros.core.executor_types import (
+    ChunkOutcome,
+    ExecutorConfig,
+    ExecutorSnapshot,
+    GroupCommand,
+    MeasuredState,
+)
+from wall_oss_ros.core.kinematics import ForwardKinematics, make_kinematics
+from wall_oss_ros.core.plan import Plan
+from wall_oss_ros.core.rotations import matrix_to_rot6d, rot6d_to_matrix
+from wall_oss_ros.core.safety.motion import MotionLimiter
+from wall_oss_ros.core.safety.status import (
+    INTERVENTION_STATUS,
+    STATUS_TEXT,
+    ExecutorState,
+    Intervention,
+    StatusCode,
+    most_severe,
+)
+from wall_oss_ros.core.safety.watchdog import Watchdogs
+
+HALTED_STATES = (ExecutorState.ESTOP, ExecutorState.FAULT, ExecutorState.PAUSED)
+
+
+class _GroupAxes:
+    """Where a group lives in the action vector (cols) and in the limiter's axes (axes)."""
+
+    def __init__(self, group, cols: slice, axes: slice) -> None:  # noqa: ANN001 - Group
+        self.group, self.cols, self.axes = group, cols, axes
+        self.pos, self.rot = slice(axes.start, axes.start + 3), slice(axes.start + 3, axes.stop)  # EE groups
+        self.kind: GroupKind = group.kind
+        self.fk: ForwardKinematics | None = make_kinematics(group.kinematics) if group.kinematics else None
+        self.rotation = np.eye(3)  # EE groups: commanded orientation
+        self.last_inside_target: np.ndarray | None = None  # workspace groups: last target whose tip was inside
+        if group.workspace is not None:
+            self.box_min, self.box_max = np.array(group.workspace.min_m), np.array(group.workspace.max_m)
+
+
+class Executor:
+    def __init__(self, contract: RobotContract, config: ExecutorConfig | None = None) -> None:
+        self.contract = contract
+        self.config = config = config or ExecutorConfig()
+        self.period_s = 1.0 / config.control_hz
+        limits, velocity_axes, continuous = [], [], []
+        self.groups: list[_GroupAxes] = []
+        for g in contract.groups:
+            start = len(limits)
+            limits += g.limits
+            velocity_axes += [g.kind is GroupKind.BASE_TWIST] * len(g.limits)
+            continuous += list(g.continuous) if g.continuous else [False] * g.action_dim
+            self.groups.append(_GroupAxes(g, contract.action_slice(g), slice(start, len(limits))))
+        self.limits = tuple(limits)
+        self.limiter = MotionLimiter(limits, velocity_axes, self.period_s)
+        self.velocity_axes = self.limiter.velocity_axes
+        self.rotation_axes = np.zeros(len(limits), dtype=bool)
+        for ga in self.groups:
+            if ga.kind is GroupKind.EE_POSE:
+                self.rotation_axes[ga.rot] = True
+        self.position_axes = ~(self.velocity_axes | self.rotation_axes)
+        self._two_acc = 2.0 * self.limiter.acceleration_max
+        # Largest change of a position target per tick at full speed (inf: not a position axis).
+        self._max_travel = np.where(self.position_axes, self.limiter.velocity_max * self.period_s, np.inf)
+        # Target clamp bounds; unbounded (-inf, inf) for velocity and rotation axes.
+        self.safe_min = np.where(self.position_axes, [lim.safe_min for lim in limits], -np.inf)
+        self.safe_max = np.where(self.position_axes, [lim.safe_max for lim in limits], np.inf)
+        # Joint and gripper axes take their action columns one to one: one fancy index for all of them.
+        direct = [ga for ga in self.groups if ga.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER)]
+        self._direct_axes = (np.concatenate([np.arange(ga.axes.start, ga.axes.stop) for ga in direct])
+                             if direct else np.zeros(0, dtype=int))
+        self._direct_cols = (np.concatenate([np.arange(ga.cols.start, ga.cols.stop) for ga in direct])
+                             if direct else np.zeros(0, dtype=int))
+        if len(self._direct_axes) and np.array_equal(self._direct_axes, self._direct_cols) and \
+                np.array_equal(self._direct_axes, np.arange(self._direct_axes[0], self._direct_axes[-1] + 1)):
+            self._direct_axes = self._direct_cols = slice(int(self._direct_axes[0]), int(self._direct_axes[-1]) + 1)
+        self._other_groups = [ga for ga in self.groups if ga not in direct]
+        self._has_rotation, self._has_velocity = bool(self.rotation_axes.any()), bool(self.velocity_axes.any())
+        self._fk_groups = [ga for ga in self.groups if ga.fk is not None]
+        self.max_step = np.array([lim.max_step if lim.max_step is not None else
+                                  config.step_cap_factor * lim.velocity_max * self.period_s for lim in limits])
+        too_small = [i for i, lim in enumerate(limits) if self.max_step[i] < lim.velocity_max * self.period_s]
+        if too_small:
+            raise ValueError(f"max_step of axis {too_small[0]} is below velocity_max / control_hz: "
+                             "the step cap would fight the velocity limit")
+        # Post-step checks, as arrays that are infinite where an axis has no such limit.
+        self._step_cap = np.where(self.position_axes, self.max_step, np.inf)
+        self._check_lo = np.where(self.position_axes, self.limiter.lower - 1e-9, -np.inf)
+        self._check_hi = np.where(self.position_axes, self.limiter.upper + 1e-9, np.inf)
+        self.tracked_groups = [ga for ga in self.groups if ga.group.tracking_tolerance is not None]
+        tracked_joint_groups = [ga for ga in self.tracked_groups if ga.kind is not GroupKind.EE_POSE]
+        self._tracked_joint_names = [j for ga in tracked_joint_groups for j in ga.group.axes]
+        self._tracked_joint_axes = np.array([i for ga in tracked_joint_groups
+                                             for i in range(ga.axes.start, ga.axes.stop)], dtype=int)
+        self._tracked_joint_starts = np.cumsum([0] + [ga.group.action_dim for ga in tracked_joint_groups])[:-1]
+        self._tracked_joint_group_index = {self.tracked_groups.index(ga): k
+                                           for k, ga in enumerate(tracked_joint_groups)}
+        self.plan = Plan(np.array(continuous, dtype=bool), config.plan)
+        self.watchdogs = Watchdogs(config.watchdog)
+        self.counters = {k: 0 for k in Intervention}
+        self.state = ExecutorState.IDLE
+        self.status_code = StatusCode.NO_WARNING
+        self.last_fault = ""
+        self._fault_code = StatusCode.NO_WARNING
+        self._halt: StatusCode | None = None
+        self._pending: set[StatusCode] = set()
+        self._measured: MeasuredState | None = None
+        self._initialized = False
+        self._last_tick: float | None = None
+        self._last_t_obs: float | None = None
+        self._last_chunk_id: int | None = None
+
+    # ---------------------------------------------------------------- commands from outside
+    def start(self, now: float) -> tuple[bool, str]:
+        """Begin (or resume after a fault) following chunks; refused while the e-stop is latched."""
+        if self.state is ExecutorState.ESTOP:
+            return False, "e-stop is latched: reset it first"
+        if self.state in (ExecutorState.RUNNING, ExecutorState.HOLDING, ExecutorState.HALTING):
+            return True, "already running"
+        self.plan.clear()
+        self._fault_code, self._halt = StatusCode.NO_WARNING, None
+        self._initialized = False  # start from the measured state
+        self.state = ExecutorState.HOLDING
+        self.watchdogs.arm(now)
+        return True, "started"
+
+    def estop(self) -> None:
+        if self.state is not ExecutorState.ESTOP:
+            self._count(Intervention.ESTOP)
+            self.last_fault = "e-stop"
+        self.state = ExecutorState.ESTOP
+        self.plan.clear()
+
+    def reset_estop(self) -> tuple[bool, str]:
+        """Clear the e-stop latch once the command has stopped; the executor then waits for start()."""
+        if self.state is not ExecutorState.ESTOP:
+            return True, "e-stop was not latched"
+        if not self.limiter.stopped():
+            return False, "still decelerating: reset the e-stop once stopped"
+        self.state = ExecutorState.IDLE
+        return True, "e-stop reset: call start to run again"
+
+    def pause(self, paused: bool, now: float) -> tuple[bool, str]:
+        if paused:
+            if self.state in (ExecutorState.RUNNING, ExecutorState.HOLDING, ExecutorState.HALTING):
+                self.state = ExecutorState.PAUSED
+                self.plan.clear()
+                return True, "paused"
+            return self.state is ExecutorState.PAUSED, f"cannot pause in state {self.state.name}"
+        if self.state is not ExecutorState.PAUSED:
+            return False, f"not paused (state {self.state.name})"
+        self.state = ExecutorState.HOLDING
+        self.plan.clear()
+        self.watchdogs.arm(now)
+        return True, "resumed: waiting for a fresh chunk"
+
+    # ---------------------------------------------------------------- chunks
+    def on_chunk(self, chunk: Chunk, now: float) -> ChunkOutcome:
+        try:
+            values = check_chunk(chunk, self.contract, now, self._last_t_obs, self._last_chunk_id,
+                                 self.config.intake)
+            targets = absolute_targets(values, chunk, self.contract)
+            merge = self.state in (ExecutorState.RUNNING, ExecutorState.HOLDING, ExecutorState.HALTING)
+            used = 0
+            if merge and self._initialized:
+                used = self.plan.merge(chunk.chunk_id, chunk.t_obs, chunk.dt_s, targets, now, self._anchor(now))
+        except ChunkRejectedError as exc:
+            self._count(Intervention(exc.kind))
+            self.last_fault = str(exc)
+            return ChunkOutcome(False, 0, str(exc))
+        self._last_t_obs, self._last_chunk_id = chunk.t_obs, chunk.chunk_id
+        self.watchdogs.chunk_accepted(now)
+        if not merge:
+            return ChunkOutcome(True, 0, f"not executed: executor is {self.state.name}")
+        return ChunkOutcome(True, used, "")
+
+    def _anchor(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Target (value, rate) at now: the running plan's, else the current command's."""
+        if not self.plan.empty and now <= self.plan.end_time():
+            return self.plan.sample(now)
+        value, rate = np.zeros(self.contract.action_dim), np.zeros(self.contract.action_dim)
+        lim = self.limiter
+        for ga in self.groups:
+            if ga.kind is GroupKind.EE_POSE:
+                value[ga.cols] = np.concatenate([lim.p[ga.pos], matrix_to_rot6d(ga.rotation)])
+                rate[ga.cols][:3] = lim.v[ga.pos]
+            elif ga.kind is GroupKind.BASE_TWIST:
+                value[ga.cols], rate[ga.cols] = lim.v[ga.axes], lim.a[ga.axes]
+            else:
+                value[ga.cols], rate[ga.cols] = lim.p[ga.axes], lim.v[ga.axes]
+        return value, rate
+
+    # ---------------------------------------------------------------- control tick
+    def _initialize(self, measured: MeasuredState) -> bool:
+        """Command state := measured state. Refuses a robot outside its limits (never command there)."""
+        positions = np.zeros(len(self.limits))
+        for ga in self.groups:
+            g = ga.group
+            if ga.kind is GroupKind.EE_POSE:
+                if g.name not in measured.poses:
+                    return self._fail(f"measured state lacks the pose of {g.name} ({g.state_topic})")
+                xyz, quat = (np.asarray(x, dtype=float) for x in measured.poses[g.name])
+                if not (np.all(np.isfinite(xyz)) and np.all(np.isfinite(quat)) and np.linalg.norm(quat) > 0.5):
+                    return self._fail(f"measured pose of {g.name} is not finite")
+                positions[ga.pos] = xyz
+                ga.rotation = Rotation.from_quat(quat).as_matrix()
+            elif ga.kind is not GroupKind.BASE_TWIST:
+                missing = [j for j in g.axes if j not in measured.joints]
+                if missing:
+                    return self._fail(f"measured state lacks joints {missing[:4]} of {g.name}")
+                values = np.array([measured.joints[j] for j in g.axes], dtype=float)
+                if not np.all(np.isfinite(values)):
+                    return self._fail(f"measured state of {g.name} is not finite")
+                positions[ga.axes] = values
+        bad = self.position_axes & ((positions < np.array([lim.position_min for lim in self.limits])) |
+                                    (positions > np.array([lim.position_max for lim in self.limits])))
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            return self._fail(f"axis {i} measured at {positions[i]:.4f} is outside its limits "
+                              f"[{self.limits[i].position_min}, {self.limits[i].position_max}]: move it inside first")
+        self.limiter.reset(positions)
+        for ga in self.groups:
+            ga.last_inside_target = None
+        self._initialized = True
+        return True
+
+    def _fail(self, text: str) -> bool:
+        self.last_fault = text
+        return False
+
+    def _fault(self, code: StatusCode, kind: Intervention, text: str) -> None:
+        if self.state is not ExecutorState.FAULT:
+            self._count(kind)
+        self.state, self._fault_code, self.last_fault = ExecutorState.FAULT, code, text
+        self.plan.clear()
+
+    def tick(self, now: float, measured: MeasuredState | None = None) -> list[GroupCommand] | None:
+        """One control period. Returns the commands to publish, or None when nothing may be commanded."""
+        if measured is not None:
+            self._measured = measured
+        if self._last_tick is not None and now < self._last_tick:
+            self.plan.clear()  # the clock jumped backwards: plan times no longer mean anything
+            self.last_fault = f"clock jumped back by {self._last_tick - now:.3f} s: plan dropped"
+        self._last_tick = now
+        m = self._measured
+        if m is None or self.state is ExecutorState.IDLE:
+            return None
+        if not self._initialized and not self._initialize(m):
+            self.status_code = StatusCode.HALT_STALE_OBSERVATION
+            return None
+
+        codes = self._pending
+        self._pending = set()
+        halt = self._halt_condition(now, m)
+        if halt is not None and halt != self._halt:
+            self.plan.clear()
+            if halt in (StatusCode.HALT_CHUNK_TIMEOUT, StatusCode.HALT_STALE_OBSERVATION):
+                self._count(Intervention.CHUNK_TIMEOUT if halt is StatusCode.HALT_CHUNK_TIMEOUT
+                            else Intervention.STALE_OBSERVATION)
+                self.last_fault = STATUS_TEXT[halt]
+        self._halt = halt
+
+        lim = self.limiter
+        n = len(self.limits)
+        brake = np.zeros(n, dtype=bool)
+        target_p, target_v = lim.p.copy(), np.zeros(n)
+        if self._has_rotation:
+            target_p[self.rotation_axes] = 0.0
+            lim.p[self.rotation_axes] = 0.0  # rotation axes move in a chart centred on the commanded orientation
+        if halt is not None or self.plan.empty:
+            brake[:] = True
+        else:
+            value, rate = self.plan.sample(now + self.period_s)
+            if not math.isfinite(value.sum() + rate.sum()):
+                self._fault(StatusCode.HALT_NONFINITE, Intervention.NONFINITE, "plan produced a non-finite target")
+                brake[:] = True
+            else:
+                self._targets(value, rate, target_p, target_v, codes)
+        previous = lim.p.copy()
+        report = lim.step(target_p, target_v, brake)
+        if report.braked_for_bounds.any() or report.fallback:
+            self._count(Intervention.DYNAMICS_LIMIT)
+            codes.add(StatusCode.LIMITED_DYNAMICS)
+        if (np.abs(lim.p - previous) > self._step_cap).any():
+            self._count(Intervention.STEP_LIMIT)
+            codes.add(StatusCode.LIMITED_STEP)
+            lim.reset(previous)  # safety net, unreachable with valid limits: hold instead of jumping
+        finite = math.isfinite(lim.p.sum() + lim.v.sum() + lim.a.sum())
+        if not finite or ((lim.p < self._check_lo) | (lim.p > self._check_hi)).any():
+            lim.reset(np.where(np.isfinite(previous), previous, 0.0))
+            self._fault(StatusCode.HALT_NONFINITE, Intervention.NONFINITE, "limiter produced an invalid command")
+        if self._has_rotation:
+            for ga in self._other_groups:
+                if ga.kind is GroupKind.EE_POSE:
+                    ga.rotation = ga.rotation @ Rotation.from_rotvec(lim.p[ga.rot]).as_matrix()
+            lim.p[self.rotation_axes] = 0.0
+        if self._has_velocity:
+            lim.p[self.velocity_axes] = 0.0
+
+        self._update_state(halt, now, m, codes)
+        return self._commands()
+
+    def _halt_condition(self, now: float, m: MeasuredState) -> StatusCode | None:
+        if self.state is ExecutorState.ESTOP:
+            return StatusCode.HALT_ESTOP
+        if self.state is ExecutorState.FAULT:
+            return self._fault_code
+        if self.state is ExecutorState.PAUSED:
+            return StatusCode.PAUSED
+        tracking = self._tracking_fault(now, m)
+        if tracking:
+            self._fault(StatusCode.HALT_TRACKING_ERROR, Intervention.TRACKING_ERROR, tracking)
+            return StatusCode.HALT_TRACKING_ERROR
+        return self.watchdogs.check(now, m.stamp)
+
+    def _tracking_fault(self, now: float, m: MeasuredState) -> str:
+        joints = m.joints
+        if self._tracked_joint_names:
+            measured = np.array([joints.get(j, math.nan) for j in self._tracked_joint_names])
+            joint_errors = np.abs(measured - self.limiter.p[self._tracked_joint_axes])
+            group_errors = np.maximum.reduceat(joint_errors, self._tracked_joint_starts).tolist()
+        for i, ga in enumerate(self.tracked_groups):
+            g = ga.group
+            if ga.kind is GroupKind.EE_POSE:
+                pose = m.poses.get(g.name)
+                commanded = self.limiter.p[ga.pos]
+                error = math.inf if pose is None else float(np.linalg.norm(np.asarray(pose[0]) - commanded))
+            else:
+                error = group_errors[self._tracked_joint_group_index[i]]
+            error = error if error == error else math.inf  # NaN or missing measurement: unbounded error
+            if self.watchdogs.tracking(now, g.name, error, g.tracking_tolerance):
+                return (f"{g.name}: measured state is {error:.3f} {g.unit} from the command "
+                        f"(tolerance {g.tracking_tolerance}) for {self.config.watchdog.tracking_grace_s} s")
+        return ""
+
+    def _targets(self, value: np.ndarray, rate: np.ndarray, target_p: np.ndarray, target_v: np.ndarray,
+                 codes: set[StatusCode]) -> None:
+        """Target stage: action-space plan sample → per-axis targets within position / range / box limits."""
+        target_p[self._direct_axes] = value[self._direct_cols]
+        target_v[self._direct_axes] = rate[self._direct_cols]
+        for ga in self._other_groups:
+            v, r = value[ga.cols], rate[ga.cols]
+            if ga.kind is GroupKind.BASE_TWIST:
+                vmax = self.limiter.velocity_max[ga.axes]
+                clipped = np.clip(v, -vmax, vmax)
+                if (clipped != v).any():
+                    self._count(Intervention.BASE_LIMIT)
+                    codes.add(StatusCode.LIMITED_BASE)
+                target_v[ga.axes] = clipped
+            elif ga.kind is GroupKind.EE_POSE:
+                target_p[ga.pos], target_v[ga.pos] = v[:3], r[:3]
+                try:
+                    goal = rot6d_to_matrix(v[3:9])
+                except ValueError:
+                    goal = ga.rotation
+                target_p[ga.rot] = Rotation.from_matrix(ga.rotation.T @ goal).as_rotvec()
+        clamped = (target_p < self.safe_min) | (target_p > self.safe_max)
+        if clamped.any():
+            np.minimum(np.maximum(target_p, self.safe_min, out=target_p), self.safe_max, out=target_p)
+            target_v[clamped] = 0.0
+            for ga in self.groups:
+                if clamped[ga.axes].any():
+                    kind = {GroupKind.GRIPPER: Intervention.GRIPPER_RANGE,
+                            GroupKind.EE_POSE: Intervention.WORKSPACE_LIMIT}.get(ga.kind, Intervention.POSITION_LIMIT)
+                    self._count(kind)
+                    codes.add(INTERVENTION_STATUS[kind])
+        for ga in self._fk_groups:
+            goal = target_p[ga.axes]
+            x, y, z = ga.fk.position(goal).tolist()
+            (x0, y0, z0), (x1, y1, z1) = ga.group.workspace.min_m, ga.group.workspace.max_m
+            if x0 <= x <= x1 and y0 <= y <= y1 and z0 <= z <= z1:
+                ga.last_inside_target = goal.copy()
+            else:
+                fallback = ga.last_inside_target
+                target_p[ga.axes] = fallback if fallback is not None else self.limiter.p[ga.axes]
+                target_v[ga.axes] = 0.0
+                self._count(Intervention.WORKSPACE_LIMIT)
+                codes.add(StatusCode.LIMITED_WORKSPACE)
+        # A velocity the axis could not stop from before its bound would only make the limiter brake.
+        lim = self.limiter
+        room = np.where(target_v > 0, lim.upper - target_p, target_p - lim.lower)  # inf for unbounded axes
+        vcap = np.sqrt(self._two_acc * np.maximum(room, 0.0))
+        np.minimum(np.maximum(target_v, -vcap, out=target_v), vcap, out=target_v)
+        if (np.abs(target_p - lim.p) > self._max_travel).any():
+            self._count(Intervention.DYNAMICS_LIMIT)
+            codes.add(StatusCode.LIMITED_DYNAMICS)
+
+    def _update_state(self, halt: StatusCode | None, now: float, m: MeasuredState, codes: set[StatusCode]) -> None:
+        if halt is not None:
+            codes.add(halt)
+            if self.state not in HALTED_STATES:
+                self.state = ExecutorState.HOLDING if self.limiter.stopped() else ExecutorState.HALTING
+        elif self.plan.empty or now >= self.plan.end_time():
+            self.state = ExecutorState.HOLDING
+        else:
+            self.state = ExecutorState.RUNNING
+        self.status_code = most_severe(codes)
+
+    def _commands(self) -> list[GroupCommand]:
+        out = []
+        p, v, a = self.limiter.p.copy(), self.limiter.v.copy(), self.limiter.a.copy()
+        for ga in self.groups:
+            g, ax = ga.group, ga.axes
+            if ga.kind is GroupKind.EE_POSE:
+                quat = Rotation.from_matrix(ga.rotation).as_quat()
+                omega = ga.rotation @ v[ga.rot]
+                out.append(GroupCommand(g.name, g.kind, g.axes, np.concatenate([p[ga.pos], quat]),
+                                        np.concatenate([v[ga.pos], omega]),
+                                        np.concatenate([a[ga.pos], ga.rotation @ a[ga.rot]])))
+            elif ga.kind is GroupKind.BASE_TWIST:
+                out.append(GroupCommand(g.name, g.kind, g.axes, np.zeros(0), v[ax], a[ax]))
+            else:
+                out.append(GroupCommand(g.name, g.kind, g.axes, p[ax], v[ax], a[ax]))
+        return out
+
+    # ---------------------------------------------------------------- reporting
+    def _count(self, kind: Intervention) -> None:
+        self.counters[kind] += 1
+        if kind in (Intervention.REJECTED_CHUNK, Intervention.NONFINITE):
+            self._pending.add(StatusCode.CHUNK_REJECTED)
+
+    def status(self, now: float) -> ExecutorSnapshot:
+        start, dt, committed = self.plan.committed(now)
+        remaining = self.plan.remaining_steps(now)
+        running = self.state in (ExecutorState.RUNNING, ExecutorState.HOLDING, ExecutorState.HALTING)
+        return ExecutorSnapshot(
+            stamp=now, state=self.state, status_code=self.status_code, status_text=STATUS_TEXT[self.status_code],
+            active_chunk_id=self.plan.chunk_id, remaining_steps=remaining,
+            chunk_requested=running and remaining <= self.config.plan.request_threshold_steps,
+            committed_names=self.contract.action_names, committed_dt_s=dt, committed_start=start,
+            committed_values=committed, interventions={k.value: v for k, v in self.counters.items()},
+            last_fault=self.last_fault)
+
+    @property
+    def command_positions(self) -> np.ndarray:
+        return self.limiter.p.copy()
