@@ -47,6 +47,7 @@ class IntakeLimits:
     max_chunk_age_s: float = 1.0  # t_obs older than this at arrival: stale
     max_future_s: float = 0.05  # t_obs later than now by more: clock offset between hosts
     dt_tolerance: float = 0.01  # relative difference allowed between chunk dt and contract dt
+    max_abs_value: float = 1e6  # larger magnitudes are no robot command in any unit: the policy is broken
 
 
 def contract_columns(chunk: Chunk, contract: RobotContract) -> np.ndarray:
@@ -65,31 +66,34 @@ def contract_columns(chunk: Chunk, contract: RobotContract) -> np.ndarray:
 def check_chunk(chunk: Chunk, contract: RobotContract, now: float, last_t_obs: float | None,
                 last_chunk_id: int | None, limits: IntakeLimits) -> np.ndarray:
     """Validate a chunk; returns its values in contract column order or raises ChunkRejectedError."""
+
+    def reject(reason: str, kind: str = "rejected_chunk") -> ChunkRejectedError:
+        return ChunkRejectedError(kind, f"chunk {chunk.chunk_id} {reason}")
+
     values = np.asarray(chunk.values, dtype=float)
     if values.ndim != 2 or values.shape[0] < 1 or values.shape[1] != len(chunk.names):
-        raise ChunkRejectedError("rejected_chunk", f"chunk {chunk.chunk_id} values have shape {values.shape}, "
-                            f"expected (H >= 1, {len(chunk.names)})")
+        raise reject(f"values have shape {values.shape}, expected (H >= 1, {len(chunk.names)})")
     columns = contract_columns(chunk, contract)
     if not np.all(np.isfinite(values)):
         bad = sorted({chunk.names[j] for j in np.argwhere(~np.isfinite(values))[:, 1]})
-        raise ChunkRejectedError("nonfinite", f"chunk {chunk.chunk_id} has non-finite values in {bad[:4]}")
+        raise reject(f"has non-finite values in {bad[:4]}", "nonfinite")
+    if np.any(np.abs(values) > limits.max_abs_value):
+        bad = sorted({chunk.names[j] for j in np.argwhere(np.abs(values) > limits.max_abs_value)[:, 1]})
+        raise reject(f"has implausible values (|x| > {limits.max_abs_value:g}) in {bad[:4]}", "nonfinite")
     if not (math.isfinite(chunk.dt_s) and chunk.dt_s > 0):
-        raise ChunkRejectedError("rejected_chunk", f"chunk {chunk.chunk_id} step duration {chunk.dt_s} s is invalid")
+        raise reject(f"step duration {chunk.dt_s} s is invalid")
     if abs(chunk.dt_s - contract.dt_s) > limits.dt_tolerance * contract.dt_s:
-        raise ChunkRejectedError("rejected_chunk", f"chunk {chunk.chunk_id} step duration {chunk.dt_s:.4f} s differs "
-                            f"from the contract's {contract.dt_s:.4f} s")
+        raise reject(f"step duration {chunk.dt_s:.4f} s differs from the contract's {contract.dt_s:.4f} s")
     if not math.isfinite(chunk.t_obs):
-        raise ChunkRejectedError("rejected_chunk", f"chunk {chunk.chunk_id} has a non-finite stamp")
+        raise reject("has a non-finite stamp")
     if chunk.t_obs > now + limits.max_future_s:
-        raise ChunkRejectedError("rejected_chunk", f"chunk {chunk.chunk_id} is stamped {chunk.t_obs - now:.3f} s in the "
-                            "future: clocks of policy and robot hosts disagree")
+        raise reject(f"is stamped {chunk.t_obs - now:.3f} s in the future: clocks of policy and robot hosts disagree")
     if now - chunk.t_obs > limits.max_chunk_age_s:
-        raise ChunkRejectedError("rejected_chunk", f"chunk {chunk.chunk_id} is stale: observation {now - chunk.t_obs:.3f} s "
-                            f"old (max {limits.max_chunk_age_s} s)")
+        raise reject(f"is stale: observation {now - chunk.t_obs:.3f} s old (max {limits.max_chunk_age_s} s)")
     if last_t_obs is not None and (chunk.t_obs < last_t_obs or
                                    (chunk.t_obs == last_t_obs and chunk.chunk_id == last_chunk_id)):
-        raise ChunkRejectedError("rejected_chunk", f"chunk {chunk.chunk_id} is out of order or duplicated: observation "
-                            f"{chunk.t_obs:.3f} s is not newer than the last used ({last_t_obs:.3f} s)")
+        raise reject(f"is out of order or duplicated: observation {chunk.t_obs:.3f} s is not newer than the "
+                     f"last used ({last_t_obs:.3f} s)")
     return values[:, columns]
 
 
@@ -104,8 +108,8 @@ def observed_state(chunk: Chunk, contract: RobotContract) -> dict[str, np.ndarra
         names = g.action_names
         missing = [n for n in names if n not in index]
         if missing:
-            raise ChunkRejectedError("rejected_chunk", f"chunk {chunk.chunk_id} is relative for {g.name} but carries no "
-                                f"observed state for {missing[:3]}")
+            raise ChunkRejectedError("rejected_chunk", f"chunk {chunk.chunk_id} is relative for {g.name} but "
+                                     f"carries no observed state for {missing[:3]}")
         values = state[[index[n] for n in names]]
         if not np.all(np.isfinite(values)):
             raise ChunkRejectedError("nonfinite", f"chunk {chunk.chunk_id} observed state of {g.name} is not finite")

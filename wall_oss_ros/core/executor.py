@@ -56,6 +56,8 @@ class _GroupAxes:
 
 
 class Executor:
+    LEAD_GAIN = 0.5  # share of its expected late arrival an axis aims ahead by (under-relaxed: stable)
+    MEASURED_SLACK = 1e-6  # a measured position this close outside a limit is sensor noise, not a fault
     def __init__(self, contract: RobotContract, config: ExecutorConfig | None = None) -> None:
         self.contract = contract
         self.config = config = config or ExecutorConfig()
@@ -136,7 +138,11 @@ class Executor:
             return True, "already running"
         self.plan.clear()
         self._fault_code, self._halt = StatusCode.NO_WARNING, None
-        self._initialized = False  # start from the measured state
+        if self.state is ExecutorState.IDLE:
+            self._initialized = False  # nothing was commanded: start from the measured state
+            if self._measured is not None and not self._initialize(self._measured):
+                return False, self.last_fault
+        # From FAULT or PAUSED the command continues from where it is (it may still be decelerating).
         self.state = ExecutorState.HOLDING
         self.watchdogs.arm(now)
         return True, "started"
@@ -191,21 +197,22 @@ class Executor:
             return ChunkOutcome(True, 0, f"not executed: executor is {self.state.name}")
         return ChunkOutcome(True, used, "")
 
-    def _anchor(self, now: float) -> tuple[np.ndarray, np.ndarray]:
-        """Target (value, rate) at now: the running plan's, else the current command's."""
+    def _anchor(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Target (value, rate, rate of change) at now: the running plan's, else the current command's."""
         if not self.plan.empty and now <= self.plan.end_time():
-            return self.plan.sample(now)
-        value, rate = np.zeros(self.contract.action_dim), np.zeros(self.contract.action_dim)
+            return self.plan.sample_motion(now)
+        dim = self.contract.action_dim
+        value, rate, rate2 = np.zeros(dim), np.zeros(dim), np.zeros(dim)
         lim = self.limiter
         for ga in self.groups:
             if ga.kind is GroupKind.EE_POSE:
                 value[ga.cols] = np.concatenate([lim.p[ga.pos], matrix_to_rot6d(ga.rotation)])
-                rate[ga.cols][:3] = lim.v[ga.pos]
+                rate[ga.cols][:3], rate2[ga.cols][:3] = lim.v[ga.pos], lim.a[ga.pos]
             elif ga.kind is GroupKind.BASE_TWIST:
                 value[ga.cols], rate[ga.cols] = lim.v[ga.axes], lim.a[ga.axes]
             else:
-                value[ga.cols], rate[ga.cols] = lim.p[ga.axes], lim.v[ga.axes]
-        return value, rate
+                value[ga.cols], rate[ga.cols], rate2[ga.cols] = lim.p[ga.axes], lim.v[ga.axes], lim.a[ga.axes]
+        return value, rate, rate2
 
     # ---------------------------------------------------------------- control tick
     def _initialize(self, measured: MeasuredState) -> bool:
@@ -229,8 +236,8 @@ class Executor:
                 if not np.all(np.isfinite(values)):
                     return self._fail(f"measured state of {g.name} is not finite")
                 positions[ga.axes] = values
-        bad = self.position_axes & ((positions < np.array([lim.position_min for lim in self.limits])) |
-                                    (positions > np.array([lim.position_max for lim in self.limits])))
+        bad = self.position_axes & ((positions < self._check_lo - self.MEASURED_SLACK) |
+                                    (positions > self._check_hi + self.MEASURED_SLACK))
         if np.any(bad):
             i = int(np.argmax(bad))
             return self._fail(f"axis {i} measured at {positions[i]:.4f} is outside its limits "
@@ -280,21 +287,27 @@ class Executor:
         lim = self.limiter
         n = len(self.limits)
         brake = np.zeros(n, dtype=bool)
-        target_p, target_v = lim.p.copy(), np.zeros(n)
+        target_p, target_v, target_a = lim.p.copy(), np.zeros(n), np.zeros(n)
         if self._has_rotation:
             target_p[self.rotation_axes] = 0.0
             lim.p[self.rotation_axes] = 0.0  # rotation axes move in a chart centred on the commanded orientation
         if halt is not None or self.plan.empty:
             brake[:] = True
         else:
-            value, rate = self.plan.sample(now + self.period_s)
-            if not math.isfinite(value.sum() + rate.sum()):
+            value, rate, rate2 = self.plan.sample_motion(now)
+            lead = self.limiter.lead_s[self._direct_axes]
+            if lead.any():  # axes catching up aim at the plan where they will arrive
+                cols = np.arange(len(value))[self._direct_cols][lead > 0]
+                ahead = self.plan.sample_columns(now + self.LEAD_GAIN * lead[lead > 0], cols)
+                value, rate, rate2 = value.copy(), rate.copy(), rate2.copy()
+                value[cols], rate[cols], rate2[cols] = ahead
+            if not math.isfinite(value.sum() + rate.sum() + rate2.sum()):
                 self._fault(StatusCode.HALT_NONFINITE, Intervention.NONFINITE, "plan produced a non-finite target")
                 brake[:] = True
             else:
-                self._targets(value, rate, target_p, target_v, codes)
+                self._targets(value, rate, rate2, target_p, target_v, target_a, codes)
         previous = lim.p.copy()
-        report = lim.step(target_p, target_v, brake)
+        report = lim.step(target_p, target_v, brake, target_a)
         if report.braked_for_bounds.any() or report.fallback:
             self._count(Intervention.DYNAMICS_LIMIT)
             codes.add(StatusCode.LIMITED_DYNAMICS)
@@ -350,11 +363,12 @@ class Executor:
                         f"(tolerance {g.tracking_tolerance}) for {self.config.watchdog.tracking_grace_s} s")
         return ""
 
-    def _targets(self, value: np.ndarray, rate: np.ndarray, target_p: np.ndarray, target_v: np.ndarray,
-                 codes: set[StatusCode]) -> None:
+    def _targets(self, value: np.ndarray, rate: np.ndarray, rate2: np.ndarray, target_p: np.ndarray,
+                 target_v: np.ndarray, target_a: np.ndarray, codes: set[StatusCode]) -> None:
         """Target stage: action-space plan sample → per-axis targets within position / range / box limits."""
         target_p[self._direct_axes] = value[self._direct_cols]
         target_v[self._direct_axes] = rate[self._direct_cols]
+        target_a[self._direct_axes] = rate2[self._direct_cols]
         for ga in self._other_groups:
             v, r = value[ga.cols], rate[ga.cols]
             if ga.kind is GroupKind.BASE_TWIST:
@@ -364,8 +378,9 @@ class Executor:
                     self._count(Intervention.BASE_LIMIT)
                     codes.add(StatusCode.LIMITED_BASE)
                 target_v[ga.axes] = clipped
+                target_a[ga.axes] = np.where(clipped == v, r, 0.0)
             elif ga.kind is GroupKind.EE_POSE:
-                target_p[ga.pos], target_v[ga.pos] = v[:3], r[:3]
+                target_p[ga.pos], target_v[ga.pos], target_a[ga.pos] = v[:3], r[:3], rate2[ga.cols][:3]
                 try:
                     goal = rot6d_to_matrix(v[3:9])
                 except ValueError:
@@ -375,6 +390,7 @@ class Executor:
         if clamped.any():
             np.minimum(np.maximum(target_p, self.safe_min, out=target_p), self.safe_max, out=target_p)
             target_v[clamped] = 0.0
+            target_a[clamped] = 0.0
             for ga in self.groups:
                 if clamped[ga.axes].any():
                     kind = {GroupKind.GRIPPER: Intervention.GRIPPER_RANGE,
@@ -391,13 +407,17 @@ class Executor:
                 fallback = ga.last_inside_target
                 target_p[ga.axes] = fallback if fallback is not None else self.limiter.p[ga.axes]
                 target_v[ga.axes] = 0.0
+                target_a[ga.axes] = 0.0
                 self._count(Intervention.WORKSPACE_LIMIT)
                 codes.add(StatusCode.LIMITED_WORKSPACE)
         # A velocity the axis could not stop from before its bound would only make the limiter brake.
         lim = self.limiter
         room = np.where(target_v > 0, lim.upper - target_p, target_p - lim.lower)  # inf for unbounded axes
         vcap = np.sqrt(self._two_acc * np.maximum(room, 0.0))
-        np.minimum(np.maximum(target_v, -vcap, out=target_v), vcap, out=target_v)
+        capped = np.abs(target_v) > vcap
+        if capped.any():
+            np.minimum(np.maximum(target_v, -vcap, out=target_v), vcap, out=target_v)
+            target_a[capped] = 0.0
         if (np.abs(target_p - lim.p) > self._max_travel).any():
             self._count(Intervention.DYNAMICS_LIMIT)
             codes.add(StatusCode.LIMITED_DYNAMICS)

@@ -1,9 +1,9 @@
-"""C1 cubic interpolation of plan knots: shape-preserving tangents, optionally a fixed first tangent.
+"""C2 cubic spline through plan knots with an imposed first tangent (the C1 splice onto the running plan).
 
-scipy's CubicHermiteSpline builds the polynomial pieces; the tangents are computed here because scipy's
-PCHIP does not let the first tangent be imposed, which a C1 splice onto the running plan needs. A single
-time point is evaluated from the pieces' coefficients directly: scipy's per-call overhead (~18 µs) would
-be most of a control tick.
+scipy's CubicSpline builds it (first rate clamped, natural end). Its acceleration is continuous between
+splices, so a jerk-limited follower can track it exactly; between the knots of a jumpy chunk it may
+overshoot, which the position limits still bound. A single time point is evaluated from the pieces'
+coefficients directly: scipy's per-call overhead (~18 µs) would be most of a control tick.
 """
 
 from __future__ import annotations
@@ -11,35 +11,7 @@ from __future__ import annotations
 from bisect import bisect_right
 
 import numpy as np
-from scipy.interpolate import CubicHermiteSpline
-
-
-def pchip_tangents(times: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Fritsch-Carlson tangents (K, D): no overshoot between knots, zero slope at local extrema."""
-    k = len(times)
-    if k < 2:
-        return np.zeros_like(values)
-    h = np.diff(times)[:, None]
-    delta = np.diff(values, axis=0) / h
-    tangents = np.zeros_like(values)
-    if k > 2:
-        h0, h1 = h[:-1], h[1:]
-        d0, d1 = delta[:-1], delta[1:]
-        w1, w2 = 2 * h1 + h0, h1 + 2 * h0
-        same_sign = (d0 * d1) > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            harmonic = (w1 + w2) / (w1 / d0 + w2 / d1)
-        tangents[1:-1] = np.where(same_sign, harmonic, 0.0)
-    # One-sided ends (three-point, limited so they do not overshoot).
-    tangents[0] = _end_tangent(h[0], h[1] if k > 2 else h[0], delta[0], delta[1] if k > 2 else delta[0])
-    tangents[-1] = _end_tangent(h[-1], h[-2] if k > 2 else h[-1], delta[-1], delta[-2] if k > 2 else delta[-1])
-    return tangents
-
-
-def _end_tangent(h0: np.ndarray, h1: np.ndarray, d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
-    d = ((2 * h0 + h1) * d0 - h0 * d1) / (h0 + h1)
-    d = np.where(np.sign(d) != np.sign(d0), 0.0, d)
-    return np.where((np.sign(d0) != np.sign(d1)) & (np.abs(d) > np.abs(3 * d0)), 3 * d0, d)
+from scipy.interpolate import CubicSpline
 
 
 class KnotSpline:
@@ -51,13 +23,14 @@ class KnotSpline:
         if len(self.times) == 1:
             self._spline = None
             return
-        tangents = pchip_tangents(self.times, self.values)
-        if first_tangent is not None:
-            tangents[0] = first_tangent
-        self._spline = CubicHermiteSpline(self.times, self.values, tangents, axis=0, extrapolate=False)
-        c = self._spline.c  # (4, K-1, D): c[0]·s³ + c[1]·s² + c[2]·s + c[3], s = t - t_k
+        dim = self.values.shape[1]
+        start = (1, first_tangent) if first_tangent is not None else (2, np.zeros(dim))
+        natural_end = (2, np.zeros(dim))
+        self._spline = CubicSpline(self.times, self.values, axis=0, extrapolate=False, bc_type=(start, natural_end))
+        # Pieces c[0]·s³ + c[1]·s² + c[2]·s + c[3], s = t - x_k, over the knots x.
+        self._x, c = self.times, self._spline.c
         self._c3, self._c2, self._c1, self._c0 = c[0], c[1], c[2], c[3]
-        self._breaks = self.times.tolist()
+        self._breaks = self._x.tolist()
 
     def sample(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Value and time derivative at t; clamped to the first / last knot outside the knot range."""
@@ -69,6 +42,27 @@ class KnotSpline:
         s = t - self._breaks[k]
         c3, c2, c1 = self._c3[k], self._c2[k], self._c1[k]
         return ((c3 * s + c2) * s + c1) * s + self._c0[k], (3.0 * c3 * s + 2.0 * c2) * s + c1
+
+    def sample_motion(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Value, first and second time derivative at t (derivatives zero outside the knot range)."""
+        value, rate = self.sample(t)
+        if self._spline is None or not self._breaks[0] <= t < self._breaks[-1]:
+            return value, rate, np.zeros_like(rate)
+        k = bisect_right(self._breaks, t) - 1
+        return value, rate, 6.0 * self._c3[k] * (t - self._breaks[k]) + 2.0 * self._c2[k]
+
+    def sample_columns(self, times: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Value, rate and rate of change of each given column at its own time (clamped like sample())."""
+        if self._spline is None:
+            return self.values[-1, columns], np.zeros(len(columns)), np.zeros(len(columns))
+        t = np.clip(times, self.times[0], self.times[-1])
+        k = np.clip(np.searchsorted(self._x, t, side="right") - 1, 0, len(self._x) - 2)
+        s = t - self._x[k]
+        c3, c2, c1, c0 = self._c3[k, columns], self._c2[k, columns], self._c1[k, columns], self._c0[k, columns]
+        inside = times < self.times[-1]
+        value = ((c3 * s + c2) * s + c1) * s + c0
+        rate = np.where(inside, (3.0 * c3 * s + 2.0 * c2) * s + c1, 0.0)
+        return value, rate, np.where(inside, 6.0 * c3 * s + 2.0 * c2, 0.0)
 
     def sample_many(self, times: np.ndarray) -> np.ndarray:
         """Values (N, D) at many times, clamped like sample()."""

@@ -38,7 +38,7 @@ class PlanConfig:
 
 
 class Plan:
-    """Knots (time, target) in the contract's absolute action space; knot 0 anchors the last splice."""
+    """Knots (time, target) in the contract's absolute action space; the first `anchors` knots splice."""
 
     MIN_GAP_FRACTION = 0.25  # steps closer to the anchor than this share of dt are dropped
 
@@ -54,6 +54,7 @@ class Plan:
         self.weights = np.zeros(0)
         self.counts = np.zeros(0)
         self.chunk_id: int | None = None
+        self.anchors = 0  # leading knots that splice onto the previous plan (not chunk steps)
         self.dt_s = 0.0
         self._spline: KnotSpline | None = None
 
@@ -69,22 +70,32 @@ class Plan:
         assert self._spline is not None, "sample() on an empty plan"
         return self._spline.sample(t)
 
+    def sample_motion(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Target, rate and rate of change at t."""
+        assert self._spline is not None, "sample_motion() on an empty plan"
+        return self._spline.sample_motion(t)
+
+    def sample_columns(self, times: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each given column at its own time: target, rate and rate of change."""
+        assert self._spline is not None, "sample_columns() on an empty plan"
+        return self._spline.sample_columns(times, columns)
+
     def remaining_steps(self, now: float) -> int:
-        return int(np.count_nonzero(self.times[1:] > now)) if len(self.times) else 0
+        return int(np.count_nonzero(self.times[self.anchors:] > now))
 
     def committed(self, now: float) -> tuple[float, float, np.ndarray]:
         """(time of the first future step, dt, future steps (K, D)): what runs while the next chunk is computed."""
         future = self.times > now
-        future[:1] = False
+        future[:self.anchors] = False
         if not np.any(future):
             return now, self.dt_s, np.zeros((0, self.values.shape[1]))
         return float(self.times[future][0]), self.dt_s, self.values[future].copy()
 
     def merge(self, chunk_id: int, t_obs: float, dt_s: float, targets: np.ndarray, now: float,
-              anchor: tuple[np.ndarray, np.ndarray]) -> int:
+              anchor: tuple[np.ndarray, ...]) -> int:
         """Merge a chunk's absolute targets (H, D); returns how many of its steps entered the plan.
 
-        anchor: (value, rate) of the target at `now`, so the spliced plan is C1 where it starts.
+        anchor: (value, rate, ...) of the target at `now`, so the spliced plan is C1 where it starts.
         """
         cfg = self.config
         n_exec = max(1, math.ceil(cfg.execute_fraction * len(targets)))
@@ -94,7 +105,7 @@ class Plan:
             raise ChunkRejectedError("rejected_chunk", f"chunk {chunk_id} arrived {now - t_obs:.3f} s after its "
                                      f"observation: all {n_exec} executable steps are already past")
         times, new = times[keep], np.array(targets[:n_exec][keep], dtype=float)
-        anchor_value, anchor_rate = (np.asarray(a, dtype=float) for a in anchor)
+        anchor_value, anchor_rate = (np.asarray(a, dtype=float) for a in anchor[:2])
         if np.any(self.continuous):
             seq = np.vstack([anchor_value[None, self.continuous], new[:, self.continuous]])
             new[:, self.continuous] = np.unwrap(seq, axis=0)[1:]
@@ -106,15 +117,18 @@ class Plan:
                 w = ramp * ramp * (3 - 2 * ramp)  # smoothstep: no kink where the blend starts or ends
                 new = (1 - w)[:, None] * old + w[:, None] * new
             else:
-                old_w = np.interp(times, self.times[1:], self.weights[1:], right=0.0)
-                old_n = np.rint(np.interp(times, self.times[1:], self.counts[1:], right=0.0))
+                a = self.anchors
+                old_w = np.interp(times, self.times[a:], self.weights[a:], right=0.0)
+                old_n = np.rint(np.interp(times, self.times[a:], self.counts[a:], right=0.0))
                 w_new = np.exp(-cfg.ensemble_decay * old_n)
                 new = (old_w[:, None] * old + w_new[:, None] * new) / (old_w + w_new)[:, None]
                 weights, counts = old_w + w_new, old_n + 1
-        self.times = np.concatenate([[now], times])
-        self.values = np.vstack([anchor_value[None, :], new])
-        self.weights = np.concatenate([weights[:1], weights])
-        self.counts = np.concatenate([counts[:1], counts])
+        knot_t, knot_v, first = [now], [anchor_value], anchor_rate
+        self.times = np.concatenate([knot_t, times])
+        self.values = np.vstack([*knot_v, new])
+        self.weights = np.concatenate([weights[:1]] * len(knot_t) + [weights])
+        self.counts = np.concatenate([counts[:1]] * len(knot_t) + [counts])
+        self.anchors = len(knot_t)
         self.chunk_id, self.dt_s = chunk_id, dt_s
-        self._spline = KnotSpline(self.times, self.values, first_tangent=anchor_rate)
+        self._spline = KnotSpline(self.times, self.values, first_tangent=first)
         return len(times)

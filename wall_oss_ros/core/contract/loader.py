@@ -219,9 +219,9 @@ def _group(sec: _Section, contract: _Section, width: int, state_width: int, cont
             raise sec.error("continuous", f"{sorted(cont - set(axes))} are not joints of this group")
         continuous = tuple(a in cont for a in axes)
         for axis, lim, is_cont in zip(axes, limits, continuous, strict=True):
-            if not is_cont and not lim.position_limited:
-                raise limits_sec.error(f"position_min_{unit}", f"joint {axis} has no position limits; "
-                                       "list it under `continuous` if it really has none")
+            if not is_cont and not (math.isfinite(lim.position_min) and math.isfinite(lim.position_max)):
+                raise limits_sec.error(f"position_min_{unit}", f"joint {axis} has no position limits (both min "
+                                       "and max); list it under `continuous` if it really has none")
         limits = tuple(AxisLimits(lim.velocity_max, lim.acceleration_max, lim.jerk_max, max_step=lim.max_step)
                        if c else lim for lim, c in zip(limits, continuous, strict=True))
         ws = sec.section("workspace", required=False)

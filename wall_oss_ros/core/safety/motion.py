@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from ruckig import ControlInterface, InputParameter, Result, Ruckig, Synchronization, Trajectory
+from ruckig import ControlInterface, InputParameter, Result, Ruckig, RuckigError, Synchronization, Trajectory
 
 from wall_oss_ros.core.contract import AxisLimits
 
@@ -50,8 +50,12 @@ class MotionLimiter:
         self.upper = np.where(self.velocity_axes, np.inf, hi)
         self.bounded = np.isfinite(self.lower) | np.isfinite(self.upper)
         self._any_bounded = bool(self.bounded.any())
-        self._inv_acc, self._inv_jerk, self._half_inv_jerk = 1 / self.acceleration_max, 1 / self.jerk_max, 0.5 / self.jerk_max
+        self._inv_acc, self._inv_jerk = 1 / self.acceleration_max, 1 / self.jerk_max
+        self._half_inv_jerk = 0.5 / self.jerk_max
         self._two_a_over_j = 2.0 * self.acceleration_max / self.jerk_max
+        self._acc_target_max, self._vel_target_max = 0.999 * self.acceleration_max, 0.999 * self.velocity_max
+        self._zeros = [0.0] * n
+        self._period_slack = self.period_s * (1 + 1e-9)
         self.p, self.v, self.a = np.zeros(n), np.zeros(n), np.zeros(n)
 
         self._otg = Ruckig(n)
@@ -59,10 +63,18 @@ class MotionLimiter:
         self._track.per_dof_control_interface = [
             ControlInterface.Velocity if vel else ControlInterface.Position for vel in self.velocity_axes]
         self._track.minimum_duration = self.period_s
+        # An axis that can reach its target within the period is time-synchronised to arrive exactly at the
+        # period (alone it would arrive early and coast past the target). An axis that cannot (catching up
+        # after a jump) moves on its own, so it never stretches the others. Velocity axes are independent.
+        self._on_track = ~self.velocity_axes
+        # Per axis, how much later than one period it will reach its target (0 when on track): an axis
+        # catching up should aim at where the plan will be when it arrives, or it chases forever.
+        self.lead_s = np.zeros(n)
         self._stop = self._input(n)
         self._stop.control_interface = ControlInterface.Velocity
         self._stop.target_velocity = [0.0] * n
         self._traj, self._stop_traj = Trajectory(n), Trajectory(n)
+        self._sync_modes = (Synchronization.No, Synchronization.Time)
 
     def _input(self, n: int) -> InputParameter:
         inp = InputParameter(n)
@@ -78,10 +90,35 @@ class MotionLimiter:
         self.v = np.zeros(self.n) if velocities is None else np.array(velocities, dtype=float)
         self.a = np.zeros(self.n)
 
+    def _calculate(self, inp: InputParameter, trajectory: Trajectory) -> bool:
+        """Ruckig's calculation; False (never an exception) when it refuses the input or fails."""
+        try:
+            return self._otg.calculate(inp, trajectory) in _OK
+        except RuckigError:
+            return False
+
+    def _track_step(self, t: InputParameter) -> bool:
+        """Tracking trajectory with the axes that can make the period synchronised to it."""
+        for _ in range(2):
+            t.per_dof_synchronization = [self._sync_modes[s] for s in self._on_track.tolist()]
+            if not self._calculate(t, self._traj):
+                if not self._on_track.any():
+                    return False
+                self._on_track = np.zeros(self.n, dtype=bool)  # retry with every axis on its own
+                continue
+            durations = np.array(self._traj.independent_min_durations)
+            on_track = (durations <= self._period_slack) & ~self.velocity_axes
+            self.lead_s = np.where(on_track | self.velocity_axes, 0.0, durations - self.period_s)
+            stretched = bool((self._on_track & ~on_track).any())
+            self._on_track = on_track
+            if not stretched:
+                return True
+        return True
+
     def _stop_from(self, p: np.ndarray, v: np.ndarray, a: np.ndarray) -> bool:
         s = self._stop
         s.current_position, s.current_velocity, s.current_acceleration = p.tolist(), v.tolist(), a.tolist()
-        return self._otg.calculate(s, self._stop_traj) in _OK
+        return self._calculate(s, self._stop_traj)
 
     def stop_extrema(self) -> tuple[np.ndarray, np.ndarray]:
         """Lowest and highest position each axis reaches if it stops as fast as the limits allow from now."""
@@ -104,14 +141,24 @@ class MotionLimiter:
         reach = (speed * self._inv_acc + abs_a * self._inv_jerk + self._two_a_over_j) * speed
         return bool(((p + reach > self.upper) | (p - reach < self.lower)).any())
 
-    def step(self, target_position: np.ndarray, target_velocity: np.ndarray, brake: np.ndarray) -> StepReport:
+    def step(self, target_position: np.ndarray, target_velocity: np.ndarray, brake: np.ndarray,
+             target_acceleration: np.ndarray | None = None) -> StepReport:
         """Advance one period toward the targets; axes in `brake` (and unsafe ones) stop as fast as allowed."""
         p, v, a = self.p, self.v, self.a
         t = self._track
         t.current_position, t.current_velocity, t.current_acceleration = p.tolist(), v.tolist(), a.tolist()
         t.target_position = target_position.tolist()
-        t.target_velocity = np.minimum(np.maximum(target_velocity, -self.velocity_max), self.velocity_max).tolist()
-        fallback = self._otg.calculate(t, self._traj) not in _OK
+        tv = np.minimum(np.maximum(target_velocity, -self.velocity_max), self.velocity_max)
+        t.target_velocity = tv.tolist()
+        if target_acceleration is None:
+            t.target_acceleration = self._zeros
+        else:
+            # Ruckig refuses a target state that can only be reached from beyond the velocity limit:
+            # keep the acceleration only where v - a·|a|/(2j) (the velocity leading into it) is within.
+            ta = np.minimum(np.maximum(target_acceleration, -self._acc_target_max), self._acc_target_max)
+            ok = np.abs(tv - ta * np.abs(ta) * self._half_inv_jerk) <= self._vel_target_max
+            t.target_acceleration = np.where(ok, ta, 0.0).tolist()
+        fallback = not self._track_step(t)
         brake = np.array(brake, dtype=bool, copy=True)
         unsafe = np.zeros(self.n, dtype=bool)
         if fallback:
