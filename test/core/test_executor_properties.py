@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +17,8 @@ from wall_oss_ros.core.executor_types import ExecutorConfig
 from wall_oss_ros.core.plan import MergeStrategy, PlanConfig
 from wall_oss_ros.core.safety.motion import stop_time_bound
 
+# More examples for a soak run: WALL_OSS_ROS_PROPERTY_EXAMPLES=500 pytest test/core/test_executor_properties.py
+EXAMPLES = int(os.environ.get("WALL_OSS_ROS_PROPERTY_EXAMPLES", "25"))
 VALUE_KINDS = ("smooth", "jump", "random", "huge", "nan", "inf")
 
 
@@ -91,7 +95,7 @@ def run_events(name: str, events: list, strategy: MergeStrategy) -> tuple[Execut
 
 @pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator"])
 @pytest.mark.parametrize("strategy", [MergeStrategy.CROSSFADE, MergeStrategy.ENSEMBLE, MergeStrategy.REPLACE])
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=st.lists(event, min_size=1, max_size=25))
 def test_any_input_gives_finite_commands_within_every_limit(name, strategy, events):
     ex, rec = run_events(name, events, strategy)
@@ -99,7 +103,7 @@ def test_any_input_gives_finite_commands_within_every_limit(name, strategy, even
 
 
 @pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator"])
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=st.lists(event.filter(lambda e: e[0] not in ("reset_estop", "start", "resume")),
                        min_size=1, max_size=15),
        extra_ticks=st.integers(0, 40))

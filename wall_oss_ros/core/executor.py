@@ -56,7 +56,6 @@ class _GroupAxes:
 
 
 class Executor:
-    LEAD_GAIN = 0.5  # share of its expected late arrival an axis aims ahead by (under-relaxed: stable)
     MEASURED_SLACK = 1e-6  # a measured position this close outside a limit is sensor noise, not a fault
     def __init__(self, contract: RobotContract, config: ExecutorConfig | None = None) -> None:
         self.contract = contract
@@ -295,12 +294,6 @@ class Executor:
             brake[:] = True
         else:
             value, rate, rate2 = self.plan.sample_motion(now)
-            lead = self.limiter.lead_s[self._direct_axes]
-            if lead.any():  # axes catching up aim at the plan where they will arrive
-                cols = np.arange(len(value))[self._direct_cols][lead > 0]
-                ahead = self.plan.sample_columns(now + self.LEAD_GAIN * lead[lead > 0], cols)
-                value, rate, rate2 = value.copy(), rate.copy(), rate2.copy()
-                value[cols], rate[cols], rate2[cols] = ahead
             if not math.isfinite(value.sum() + rate.sum() + rate2.sum()):
                 self._fault(StatusCode.HALT_NONFINITE, Intervention.NONFINITE, "plan produced a non-finite target")
                 brake[:] = True

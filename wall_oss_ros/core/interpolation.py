@@ -45,24 +45,14 @@ class KnotSpline:
 
     def sample_motion(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Value, first and second time derivative at t (derivatives zero outside the knot range)."""
-        value, rate = self.sample(t)
         if self._spline is None or not self._breaks[0] <= t < self._breaks[-1]:
+            value, rate = self.sample(t)
             return value, rate, np.zeros_like(rate)
         k = bisect_right(self._breaks, t) - 1
-        return value, rate, 6.0 * self._c3[k] * (t - self._breaks[k]) + 2.0 * self._c2[k]
-
-    def sample_columns(self, times: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Value, rate and rate of change of each given column at its own time (clamped like sample())."""
-        if self._spline is None:
-            return self.values[-1, columns], np.zeros(len(columns)), np.zeros(len(columns))
-        t = np.clip(times, self.times[0], self.times[-1])
-        k = np.clip(np.searchsorted(self._x, t, side="right") - 1, 0, len(self._x) - 2)
-        s = t - self._x[k]
-        c3, c2, c1, c0 = self._c3[k, columns], self._c2[k, columns], self._c1[k, columns], self._c0[k, columns]
-        inside = times < self.times[-1]
-        value = ((c3 * s + c2) * s + c1) * s + c0
-        rate = np.where(inside, (3.0 * c3 * s + 2.0 * c2) * s + c1, 0.0)
-        return value, rate, np.where(inside, 6.0 * c3 * s + 2.0 * c2, 0.0)
+        s = t - self._breaks[k]
+        c3s, c2 = self._c3[k] * s, self._c2[k]
+        return ((c3s + c2) * s + self._c1[k]) * s + self._c0[k], (3.0 * c3s + 2.0 * c2) * s + self._c1[k], \
+            6.0 * c3s + 2.0 * c2
 
     def sample_many(self, times: np.ndarray) -> np.ndarray:
         """Values (N, D) at many times, clamped like sample()."""

@@ -75,11 +75,6 @@ class Plan:
         assert self._spline is not None, "sample_motion() on an empty plan"
         return self._spline.sample_motion(t)
 
-    def sample_columns(self, times: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each given column at its own time: target, rate and rate of change."""
-        assert self._spline is not None, "sample_columns() on an empty plan"
-        return self._spline.sample_columns(times, columns)
-
     def remaining_steps(self, now: float) -> int:
         return int(np.count_nonzero(self.times[self.anchors:] > now))
 

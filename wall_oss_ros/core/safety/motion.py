@@ -1,10 +1,18 @@
-"""Jerk-limited motion of every control axis with Ruckig, never leaving position bounds.
+"""Jerk-limited motion of every control axis (Ruckig), following targets without leaving position bounds.
 
-Ruckig (community edition) ignores position limits: a target near a bound reached at speed overshoots
-it. So each tick the tracking step is accepted for an axis only if a time-optimal stop from the new
-state stays inside the axis bounds; otherwise that axis follows the time-optimal stop from its current
-state, which by the same rule stays inside. Axes are independent (no synchronisation), so the choice
-is made per axis.
+Tracking a moving target is a servo on Ruckig's velocity interface: each tick an axis's velocity goes,
+jerk-limited, to the target velocity plus a correction proportional to the position error expected at
+the end of the tick (target acceleration as feed-forward). Reaching exact target states instead makes an
+axis that is slightly off chase its moving target: a time-optimal profile to an exact state can take
+many periods, by which time the target has moved. A (nearly) static target, moving under 1 % of the
+axis limits, is reached time-optimally on the position interface instead, which arrives exactly.
+The gain is set per axis from its own dynamics, catch_up_gain / (acceleration_max / jerk_max), because
+the jerk-limited velocity loop lags by about that time constant and a stiffer gain oscillates.
+
+Bounds: Ruckig (community edition) ignores position limits, and an axis reaching a bound at speed would
+overshoot it. So each tick the tracking step is accepted for an axis only if a time-optimal stop from
+the new state stays inside the axis bounds; otherwise that axis follows the time-optimal stop from its
+current state, which by the same rule stays inside. Axes are independent, so the choice is per axis.
 """
 
 from __future__ import annotations
@@ -37,7 +45,8 @@ def stop_time_bound(velocity: np.ndarray, acceleration: np.ndarray, acc_max: np.
 class MotionLimiter:
     """State (position, velocity, acceleration) of every control axis, advanced one control period per step."""
 
-    def __init__(self, limits: Sequence[AxisLimits], velocity_axes: Sequence[bool], period_s: float) -> None:
+    def __init__(self, limits: Sequence[AxisLimits], velocity_axes: Sequence[bool], period_s: float,
+                 catch_up_gain: float = 0.7) -> None:
         n = len(limits)
         self.n, self.period_s = n, float(period_s)
         self.velocity_max = np.array([lim.velocity_max for lim in limits])
@@ -54,27 +63,20 @@ class MotionLimiter:
         self._half_inv_jerk = 0.5 / self.jerk_max
         self._two_a_over_j = 2.0 * self.acceleration_max / self.jerk_max
         self._acc_target_max, self._vel_target_max = 0.999 * self.acceleration_max, 0.999 * self.velocity_max
-        self._zeros = [0.0] * n
-        self._period_slack = self.period_s * (1 + 1e-9)
+        self._zero_array = np.zeros(n)
+        self._static_v, self._static_a = 0.01 * self.velocity_max, 0.01 * self.acceleration_max
         self.p, self.v, self.a = np.zeros(n), np.zeros(n), np.zeros(n)
 
         self._otg = Ruckig(n)
         self._track = self._input(n)
-        self._track.per_dof_control_interface = [
-            ControlInterface.Velocity if vel else ControlInterface.Position for vel in self.velocity_axes]
-        self._track.minimum_duration = self.period_s
-        # An axis that can reach its target within the period is time-synchronised to arrive exactly at the
-        # period (alone it would arrive early and coast past the target). An axis that cannot (catching up
-        # after a jump) moves on its own, so it never stretches the others. Velocity axes are independent.
-        self._on_track = ~self.velocity_axes
-        # Per axis, how much later than one period it will reach its target (0 when on track): an axis
-        # catching up should aim at where the plan will be when it arrives, or it chases forever.
-        self.lead_s = np.zeros(n)
+        self._static_key = b""
+        self.position_like = ~self.velocity_axes
+        # Servo gain [1/s] per axis (0 for velocity axes, which take their target velocity as it is).
+        self.gain_per_s = np.where(self.position_like, catch_up_gain * self.jerk_max / self.acceleration_max, 0.0)
         self._stop = self._input(n)
         self._stop.control_interface = ControlInterface.Velocity
         self._stop.target_velocity = [0.0] * n
         self._traj, self._stop_traj = Trajectory(n), Trajectory(n)
-        self._sync_modes = (Synchronization.No, Synchronization.Time)
 
     def _input(self, n: int) -> InputParameter:
         inp = InputParameter(n)
@@ -96,24 +98,6 @@ class MotionLimiter:
             return self._otg.calculate(inp, trajectory) in _OK
         except RuckigError:
             return False
-
-    def _track_step(self, t: InputParameter) -> bool:
-        """Tracking trajectory with the axes that can make the period synchronised to it."""
-        for _ in range(2):
-            t.per_dof_synchronization = [self._sync_modes[s] for s in self._on_track.tolist()]
-            if not self._calculate(t, self._traj):
-                if not self._on_track.any():
-                    return False
-                self._on_track = np.zeros(self.n, dtype=bool)  # retry with every axis on its own
-                continue
-            durations = np.array(self._traj.independent_min_durations)
-            on_track = (durations <= self._period_slack) & ~self.velocity_axes
-            self.lead_s = np.where(on_track | self.velocity_axes, 0.0, durations - self.period_s)
-            stretched = bool((self._on_track & ~on_track).any())
-            self._on_track = on_track
-            if not stretched:
-                return True
-        return True
 
     def _stop_from(self, p: np.ndarray, v: np.ndarray, a: np.ndarray) -> bool:
         s = self._stop
@@ -148,17 +132,26 @@ class MotionLimiter:
         t = self._track
         t.current_position, t.current_velocity, t.current_acceleration = p.tolist(), v.tolist(), a.tolist()
         t.target_position = target_position.tolist()
-        tv = np.minimum(np.maximum(target_velocity, -self.velocity_max), self.velocity_max)
+        ta = self._zero_array if target_acceleration is None else target_acceleration
+        static = self.position_like & (np.abs(target_velocity) <= self._static_v) & (np.abs(ta) <= self._static_a)
+        key = static.tobytes()
+        if key != self._static_key:  # position interface for static targets, velocity servo for moving ones
+            t.per_dof_control_interface = [ControlInterface.Position if s else ControlInterface.Velocity
+                                           for s in static.tolist()]
+            self._static_key = key
+        predicted = p + (v + 0.5 * self.period_s * a) * self.period_s  # end of the tick, uncorrected
+        servo = target_velocity + self.gain_per_s * (target_position - predicted)
+        tv = np.where(static, 0.0, np.where(self.velocity_axes, target_velocity, servo))
+        tv = np.minimum(np.maximum(tv, -self.velocity_max), self.velocity_max)
         t.target_velocity = tv.tolist()
-        if target_acceleration is None:
-            t.target_acceleration = self._zeros
-        else:
-            # Ruckig refuses a target state that can only be reached from beyond the velocity limit:
-            # keep the acceleration only where v - a·|a|/(2j) (the velocity leading into it) is within.
-            ta = np.minimum(np.maximum(target_acceleration, -self._acc_target_max), self._acc_target_max)
-            ok = np.abs(tv - ta * np.abs(ta) * self._half_inv_jerk) <= self._vel_target_max
-            t.target_acceleration = np.where(ok, ta, 0.0).tolist()
-        fallback = not self._track_step(t)
+        # Ruckig refuses a target state that can only be reached from beyond the velocity limit, and on
+        # the velocity interface keeps the target acceleration after arriving: keep the acceleration only
+        # where v - a·|a|/(2j) (leading into it) and v + a·T (within the tick after it) are within limits.
+        ta = np.where(static, 0.0, np.minimum(np.maximum(ta, -self._acc_target_max), self._acc_target_max))
+        ok = (np.abs(tv - ta * np.abs(ta) * self._half_inv_jerk) <= self._vel_target_max) & \
+             (np.abs(tv + ta * self.period_s) <= self._vel_target_max)
+        t.target_acceleration = np.where(ok, ta, 0.0).tolist()
+        fallback = not self._calculate(t, self._traj)
         brake = np.array(brake, dtype=bool, copy=True)
         unsafe = np.zeros(self.n, dtype=bool)
         if fallback:
