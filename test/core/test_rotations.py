@@ -83,3 +83,36 @@ def test_continuous_quaternions_never_flip(qs, flips):
     assert np.all(np.sum(out[1:] * out[:-1], axis=1) >= 0)
     for a, b in zip(out, q, strict=True):
         assert abs(abs(np.dot(a, b)) - 1) < 1e-12  # same rotation
+
+
+@settings(max_examples=300)
+@given(quats, st.floats(0.0, 3.1))
+def test_single_rotation_closed_forms_agree_with_scipy(q, angle):
+    from wall_oss_ros.core.rotations import (
+        matrix_to_rotvec_one,
+        quat_multiply,
+        quat_to_matrix_one,
+        rot6d_to_matrix_one,
+        rotvec_to_quat_one,
+    )
+
+    r = rot(q)
+    np.testing.assert_allclose(quat_to_matrix_one(r.as_quat()), r.as_matrix(), atol=1e-12)
+    np.testing.assert_allclose(rot6d_to_matrix_one(matrix_to_rot6d(r.as_matrix()) * 3.0), r.as_matrix(), atol=1e-12)
+    axis = r.as_rotvec() / max(np.linalg.norm(r.as_rotvec()), 1e-12)
+    rv = axis * angle  # any angle, small ones included
+    np.testing.assert_allclose(matrix_to_rotvec_one(Rotation.from_rotvec(rv).as_matrix()), rv, atol=1e-8)
+    qr = rotvec_to_quat_one(rv)
+    assert abs(abs(np.dot(qr, Rotation.from_rotvec(rv).as_quat())) - 1) < 1e-12
+    other = rot(list(reversed(q)))
+    np.testing.assert_allclose(quat_to_matrix_one(quat_multiply(r.as_quat(), other.as_quat())),
+                               (r * other).as_matrix(), atol=1e-12)
+    from wall_oss_ros.core.rotations import matrix_to_quat_one, quat_to_rotvec_one
+
+    q_one = matrix_to_quat_one(r.as_matrix())
+    assert abs(abs(np.dot(q_one, r.as_quat())) - 1) < 1e-12
+    np.testing.assert_allclose(quat_to_rotvec_one(Rotation.from_rotvec(rv).as_quat()), rv, atol=1e-9)
+    np.testing.assert_allclose(quat_to_rotvec_one(-Rotation.from_rotvec(rv).as_quat()), rv, atol=1e-9)
+    for bad in ([0, 0, 0, 1, 0, 0], [1, 0, 0, 2, 0, 0], [np.nan] * 6):
+        with pytest.raises(ValueError):
+            rot6d_to_matrix_one(np.array(bad, dtype=float))

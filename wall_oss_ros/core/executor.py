@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from wall_oss_ros.core.chunk import Chunk, ChunkRejectedError, absolute_targets, check_chunk
 from wall_oss_ros.core.contract import GroupKind, RobotContract
@@ -26,7 +25,15 @@ from wall_oss_ros.core.executor_types import (
 )
 from wall_oss_ros.core.kinematics import ForwardKinematics, make_kinematics
 from wall_oss_ros.core.plan import Plan
-from wall_oss_ros.core.rotations import matrix_to_rot6d, rot6d_to_matrix
+from wall_oss_ros.core.rotations import (
+    matrix_to_quat_one,
+    matrix_to_rot6d,
+    quat_multiply,
+    quat_to_matrix_one,
+    quat_to_rotvec_one,
+    rot6d_to_matrix_one,
+    rotvec_to_quat_one,
+)
 from wall_oss_ros.core.safety.motion import MotionLimiter
 from wall_oss_ros.core.safety.status import (
     INTERVENTION_STATUS,
@@ -49,10 +56,17 @@ class _GroupAxes:
         self.pos, self.rot = slice(axes.start, axes.start + 3), slice(axes.start + 3, axes.stop)  # EE groups
         self.kind: GroupKind = group.kind
         self.fk: ForwardKinematics | None = make_kinematics(group.kinematics) if group.kinematics else None
-        self.rotation = np.eye(3)  # EE groups: commanded orientation
+        self.quat = np.array([0.0, 0.0, 0.0, 1.0])  # EE groups: commanded orientation (x, y, z, w)
+        self.rotation: np.ndarray | None = np.eye(3)  # its matrix, derived lazily (see matrix())
         self.last_inside_target: np.ndarray | None = None  # workspace groups: last target whose tip was inside
         if group.workspace is not None:
             self.box_min, self.box_max = np.array(group.workspace.min_m), np.array(group.workspace.max_m)
+
+    def matrix(self) -> np.ndarray:
+        """Commanded orientation of an EE group as a matrix (computed once per change)."""
+        if self.rotation is None:
+            self.rotation = quat_to_matrix_one(self.quat)
+        return self.rotation
 
 
 class Executor:
@@ -106,13 +120,6 @@ class Executor:
         self._check_lo = np.where(self.position_axes, self.limiter.lower - 1e-9, -np.inf)
         self._check_hi = np.where(self.position_axes, self.limiter.upper + 1e-9, np.inf)
         self.tracked_groups = [ga for ga in self.groups if ga.group.tracking_tolerance is not None]
-        tracked_joint_groups = [ga for ga in self.tracked_groups if ga.kind is not GroupKind.EE_POSE]
-        self._tracked_joint_names = [j for ga in tracked_joint_groups for j in ga.group.axes]
-        self._tracked_joint_axes = np.array([i for ga in tracked_joint_groups
-                                             for i in range(ga.axes.start, ga.axes.stop)], dtype=int)
-        self._tracked_joint_starts = np.cumsum([0] + [ga.group.action_dim for ga in tracked_joint_groups])[:-1]
-        self._tracked_joint_group_index = {self.tracked_groups.index(ga): k
-                                           for k, ga in enumerate(tracked_joint_groups)}
         self.plan = Plan(np.array(continuous, dtype=bool), config.plan)
         self.watchdogs = Watchdogs(config.watchdog)
         self.counters = {k: 0 for k in Intervention}
@@ -205,7 +212,7 @@ class Executor:
         lim = self.limiter
         for ga in self.groups:
             if ga.kind is GroupKind.EE_POSE:
-                value[ga.cols] = np.concatenate([lim.p[ga.pos], matrix_to_rot6d(ga.rotation)])
+                value[ga.cols] = np.concatenate([lim.p[ga.pos], matrix_to_rot6d(ga.matrix())])
                 rate[ga.cols][:3], rate2[ga.cols][:3] = lim.v[ga.pos], lim.a[ga.pos]
             elif ga.kind is GroupKind.BASE_TWIST:
                 value[ga.cols], rate[ga.cols] = lim.v[ga.axes], lim.a[ga.axes]
@@ -226,7 +233,8 @@ class Executor:
                 if not (np.all(np.isfinite(xyz)) and np.all(np.isfinite(quat)) and np.linalg.norm(quat) > 0.5):
                     return self._fail(f"measured pose of {g.name} is not finite")
                 positions[ga.pos] = xyz
-                ga.rotation = Rotation.from_quat(quat).as_matrix()
+                ga.quat = quat / np.linalg.norm(quat)
+                ga.rotation = quat_to_matrix_one(ga.quat)
             elif ga.kind is not GroupKind.BASE_TWIST:
                 missing = [j for j in g.axes if j not in measured.joints]
                 if missing:
@@ -314,8 +322,10 @@ class Executor:
             self._fault(StatusCode.HALT_NONFINITE, Intervention.NONFINITE, "limiter produced an invalid command")
         if self._has_rotation:
             for ga in self._other_groups:
-                if ga.kind is GroupKind.EE_POSE:
-                    ga.rotation = ga.rotation @ Rotation.from_rotvec(lim.p[ga.rot]).as_matrix()
+                if ga.kind is GroupKind.EE_POSE:  # R ← R · exp(step), the step being in the tool frame
+                    q = quat_multiply(ga.quat, rotvec_to_quat_one(lim.p[ga.rot]))
+                    ga.quat = q / math.sqrt(float(q @ q))
+                    ga.rotation = None  # derived on demand from ga.quat
             lim.p[self.rotation_axes] = 0.0
         if self._has_velocity:
             lim.p[self.velocity_axes] = 0.0
@@ -337,19 +347,18 @@ class Executor:
         return self.watchdogs.check(now, m.stamp)
 
     def _tracking_fault(self, now: float, m: MeasuredState) -> str:
-        joints = m.joints
-        if self._tracked_joint_names:
-            measured = np.array([joints.get(j, math.nan) for j in self._tracked_joint_names])
-            joint_errors = np.abs(measured - self.limiter.p[self._tracked_joint_axes])
-            group_errors = np.maximum.reduceat(joint_errors, self._tracked_joint_starts).tolist()
-        for i, ga in enumerate(self.tracked_groups):
+        joints, commanded = m.joints, self.limiter.p.tolist()
+        for ga in self.tracked_groups:
             g = ga.group
             if ga.kind is GroupKind.EE_POSE:
                 pose = m.poses.get(g.name)
-                commanded = self.limiter.p[ga.pos]
-                error = math.inf if pose is None else float(np.linalg.norm(np.asarray(pose[0]) - commanded))
+                if pose is None:
+                    error = math.inf
+                else:
+                    (x, y, z), (cx, cy, cz) = list(pose[0]), commanded[ga.pos]
+                    error = math.sqrt((x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2)
             else:
-                error = group_errors[self._tracked_joint_group_index[i]]
+                error = max(abs(joints.get(j, math.inf) - c) for j, c in zip(g.axes, commanded[ga.axes], strict=True))
             error = error if error == error else math.inf  # NaN or missing measurement: unbounded error
             if self.watchdogs.tracking(now, g.name, error, g.tracking_tolerance):
                 return (f"{g.name}: measured state is {error:.3f} {g.unit} from the command "
@@ -366,7 +375,7 @@ class Executor:
             v, r = value[ga.cols], rate[ga.cols]
             if ga.kind is GroupKind.BASE_TWIST:
                 vmax = self.limiter.velocity_max[ga.axes]
-                clipped = np.clip(v, -vmax, vmax)
+                clipped = np.minimum(np.maximum(v, -vmax), vmax)
                 if (clipped != v).any():
                     self._count(Intervention.BASE_LIMIT)
                     codes.add(StatusCode.LIMITED_BASE)
@@ -374,11 +383,12 @@ class Executor:
                 target_a[ga.axes] = np.where(clipped == v, r, 0.0)
             elif ga.kind is GroupKind.EE_POSE:
                 target_p[ga.pos], target_v[ga.pos], target_a[ga.pos] = v[:3], r[:3], rate2[ga.cols][:3]
-                try:
-                    goal = rot6d_to_matrix(v[3:9])
+                try:  # rotation from the commanded orientation to the goal, in the tool frame
+                    goal = matrix_to_quat_one(rot6d_to_matrix_one(v[3:9]))
+                    x, y, z, w = ga.quat.tolist()
+                    target_p[ga.rot] = quat_to_rotvec_one(quat_multiply((-x, -y, -z, w), goal))
                 except ValueError:
-                    goal = ga.rotation
-                target_p[ga.rot] = Rotation.from_matrix(ga.rotation.T @ goal).as_rotvec()
+                    target_p[ga.rot] = 0.0
         clamped = (target_p < self.safe_min) | (target_p > self.safe_max)
         if clamped.any():
             np.minimum(np.maximum(target_p, self.safe_min, out=target_p), self.safe_max, out=target_p)
@@ -432,11 +442,10 @@ class Executor:
         for ga in self.groups:
             g, ax = ga.group, ga.axes
             if ga.kind is GroupKind.EE_POSE:
-                quat = Rotation.from_matrix(ga.rotation).as_quat()
-                omega = ga.rotation @ v[ga.rot]
-                out.append(GroupCommand(g.name, g.kind, g.axes, np.concatenate([p[ga.pos], quat]),
-                                        np.concatenate([v[ga.pos], omega]),
-                                        np.concatenate([a[ga.pos], ga.rotation @ a[ga.rot]])))
+                rotation = ga.matrix()
+                out.append(GroupCommand(g.name, g.kind, g.axes, np.array(p[ga.pos].tolist() + ga.quat.tolist()),
+                                        np.concatenate([v[ga.pos], rotation @ v[ga.rot]]),
+                                        np.concatenate([a[ga.pos], rotation @ a[ga.rot]])))
             elif ga.kind is GroupKind.BASE_TWIST:
                 out.append(GroupCommand(g.name, g.kind, g.axes, np.zeros(0), v[ax], a[ax]))
             else:

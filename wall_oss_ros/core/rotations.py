@@ -6,6 +6,8 @@ WALL-X data pipeline writes it; decoding orthonormalises the two rows with Gram-
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -79,3 +81,97 @@ def continuous_quaternions(quats: np.ndarray, previous: np.ndarray | None = None
             quats[i] = -quats[i]
         ref = quats[i]
     return quats
+
+
+# ---------------------------------------------------------------- single rotations in the control tick
+# scipy's Rotation takes ~100-160 µs per call here (array-API dispatch) against a 200 µs tick budget, so
+# the executor's per-tick conversions of one rotation use these closed forms; tests check them against
+# scipy for random rotations.
+
+_SMALL = 1e-8  # rad: below this, first-order expansions are exact to double precision
+
+
+def rot6d_to_matrix_one(r6: np.ndarray) -> np.ndarray:
+    """rot6d_to_matrix for a single 6-vector (same result, same ValueError on degenerate input)."""
+    a0, a1, a2, b0, b1, b2 = r6.tolist() if isinstance(r6, np.ndarray) else r6
+    n1 = math.sqrt(a0 * a0 + a1 * a1 + a2 * a2)
+    if not math.isfinite(n1 + b0 + b1 + b2) or n1 < ROT6D_EPS:
+        raise ValueError("6-D rotation has a non-finite or zero first row")
+    a0, a1, a2 = a0 / n1, a1 / n1, a2 / n1
+    d = a0 * b0 + a1 * b1 + a2 * b2
+    b0, b1, b2 = b0 - d * a0, b1 - d * a1, b2 - d * a2
+    n2 = math.sqrt(b0 * b0 + b1 * b1 + b2 * b2)
+    if n2 < ROT6D_EPS:
+        raise ValueError("6-D rotation rows are parallel or the second row is zero")
+    b0, b1, b2 = b0 / n2, b1 / n2, b2 / n2
+    return np.array([[a0, a1, a2], [b0, b1, b2],
+                     [a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0]])
+
+
+def matrix_to_rotvec_one(m: np.ndarray) -> np.ndarray:
+    """Rotation vector of one rotation matrix (log map); scipy for angles near π, where the axis is ill-posed."""
+    cos = max(-1.0, min(1.0, (float(m[0, 0] + m[1, 1] + m[2, 2]) - 1.0) / 2.0))
+    angle = math.acos(cos)
+    w = np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]])
+    if angle < _SMALL:
+        return w / 2.0
+    if angle > math.pi - 1e-3:
+        return Rotation.from_matrix(m).as_rotvec()
+    return w * (angle / (2.0 * math.sin(angle)))
+
+
+def rotvec_to_quat_one(rotvec: np.ndarray) -> np.ndarray:
+    """Quaternion (x, y, z, w) of one rotation vector."""
+    x, y, z = rotvec.tolist() if isinstance(rotvec, np.ndarray) else rotvec
+    angle = math.sqrt(x * x + y * y + z * z)
+    scale = 0.5 - angle * angle / 48.0 if angle < 1e-4 else math.sin(angle / 2.0) / angle
+    return np.array([x * scale, y * scale, z * scale, math.cos(angle / 2.0)])
+
+
+def quat_multiply(q: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Hamilton product q ⊗ r, (x, y, z, w): the rotation r followed by q, in matrix terms R_q · R_r."""
+    x1, y1, z1, w1 = q.tolist() if isinstance(q, np.ndarray) else q
+    x2, y2, z2, w2 = r.tolist() if isinstance(r, np.ndarray) else r
+    return np.array([w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+                     w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+                     w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2])
+
+
+def quat_to_matrix_one(q: np.ndarray) -> np.ndarray:
+    """Rotation matrix of one quaternion (x, y, z, w), normalised first."""
+    x, y, z, w = q.tolist() if isinstance(q, np.ndarray) else q
+    n = math.sqrt(x * x + y * y + z * z + w * w)
+    x, y, z, w = x / n, y / n, z / n, w / n
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def matrix_to_quat_one(m: np.ndarray) -> np.ndarray:
+    """Quaternion (x, y, z, w) of one rotation matrix (Shepperd's method: the stable branch per input)."""
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = m.tolist()
+    trace = m00 + m11 + m22
+    if trace > 0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        q = ((m21 - m12) / s, (m02 - m20) / s, (m10 - m01) / s, 0.25 * s)
+    elif m00 > m11 and m00 > m22:
+        s = 2.0 * math.sqrt(1.0 + m00 - m11 - m22)
+        q = (0.25 * s, (m01 + m10) / s, (m02 + m20) / s, (m21 - m12) / s)
+    elif m11 > m22:
+        s = 2.0 * math.sqrt(1.0 + m11 - m00 - m22)
+        q = ((m01 + m10) / s, 0.25 * s, (m12 + m21) / s, (m02 - m20) / s)
+    else:
+        s = 2.0 * math.sqrt(1.0 + m22 - m00 - m11)
+        q = ((m02 + m20) / s, (m12 + m21) / s, 0.25 * s, (m10 - m01) / s)
+    return np.array(q)
+
+
+def quat_to_rotvec_one(q: np.ndarray) -> np.ndarray:
+    """Rotation vector of one quaternion (x, y, z, w), the short way round (angle ≤ π)."""
+    x, y, z, w = q.tolist() if isinstance(q, np.ndarray) else q
+    if w < 0:
+        x, y, z, w = -x, -y, -z, -w
+    s = math.sqrt(x * x + y * y + z * z)
+    scale = 2.0 / w if s < _SMALL else 2.0 * math.atan2(s, w) / s
+    return np.array([x * scale, y * scale, z * scale])

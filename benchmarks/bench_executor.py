@@ -1,0 +1,144 @@
+"""Executor cost per control tick (full safety pipeline) and per chunk merge, for the 14-D and 26-D contracts.
+
+A realistic stream: 100 Hz ticks, a chunk every 20 ticks computed from an observation 50 ms old, smooth
+motion near the middle of the workspace, a robot that tracks its commands. Prints p50 / p99 / max in µs
+and the 26-D / 14-D ratio measured in this run.
+
+    python benchmarks/bench_executor.py [--ticks 5000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+
+from wall_oss_ros.core.chunk import Chunk
+from wall_oss_ros.core.contract import GroupKind, Representation, RobotContract, load_contract
+from wall_oss_ros.core.executor import Executor
+from wall_oss_ros.core.executor_types import ExecutorConfig, MeasuredState
+from wall_oss_ros.core.plan import MergeStrategy, PlanConfig
+from wall_oss_ros.core.resources import config_path
+from wall_oss_ros.core.rotations import quat_to_rot6d
+
+CONTRACTS = {"14-D aloha_bimanual": "aloha_bimanual", "26-D mobile_manipulator": "mobile_manipulator"}
+ALOHA_ARM = [0.0, -0.96, 1.16, 0.0, -0.3, 0.0]
+
+
+def rest(c: RobotContract) -> tuple[MeasuredState, np.ndarray, np.ndarray]:
+    """A robot at rest mid-range, its observed state in action layout, and the action that holds it there."""
+    joints, poses, action, state = {}, {}, [], []
+    for g in c.groups:
+        if g.kind is GroupKind.EE_POSE:
+            xyz = (np.array(g.workspace.min_m) + np.array(g.workspace.max_m)) / 2
+            quat = np.array([1.0, 0.0, 0.0, 0.0])
+            poses[g.name] = (xyz, quat)
+            pose = [*xyz, *quat_to_rot6d(quat)]
+            state += pose
+            relative = g.representation is Representation.RELATIVE
+            action += [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0] if relative else pose  # identity delta
+            continue
+        if g.kind is GroupKind.BASE_TWIST:
+            action += [0.0] * g.action_dim
+            state += [0.0] * g.action_dim
+            continue
+        for i, (axis, lim) in enumerate(zip(g.axes, g.limits, strict=True)):
+            value = ALOHA_ARM[i] if g.name.endswith("_arm") and c.name == "aloha_bimanual" else (
+                (lim.position_min + lim.position_max) / 2 if np.isfinite(lim.position_min) else 0.0)
+            joints[axis] = value
+            state.append(value)
+            action.append(0.0 if g.representation is Representation.RELATIVE else value)
+    return MeasuredState(0.0, joints, poses), np.array(state), np.array(action)
+
+
+def motion(c: RobotContract, base: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Smooth 0.5 Hz sinusoids peaking at 30 % of each axis's speed limit (base twists at 30 % of theirs)."""
+    amplitude = np.zeros(len(base))
+    for g in c.groups:
+        sl = c.action_slice(g)
+        vmax = np.array([lim.velocity_max for lim in g.limits])
+        if g.kind is GroupKind.EE_POSE:
+            amplitude[sl.start:sl.start + 3] = 0.3 * vmax[:3] / np.pi
+        elif g.kind is GroupKind.BASE_TWIST:
+            amplitude[sl] = 0.3 * vmax
+        else:
+            amplitude[sl] = 0.3 * vmax / np.pi
+    return base + amplitude * np.sin(np.pi * t)[:, None]
+
+
+def measured(ex: Executor, stamp: float, template: MeasuredState) -> MeasuredState:
+    joints, poses = dict(template.joints), dict(template.poses)
+    for cmd in ex._commands():
+        if cmd.kind is GroupKind.EE_POSE:
+            poses[cmd.group] = (cmd.positions[:3], cmd.positions[3:])
+        elif cmd.kind is not GroupKind.BASE_TWIST:
+            joints.update(zip(cmd.names, cmd.positions.tolist(), strict=True))
+    return MeasuredState(stamp, joints, poses)
+
+
+def run(name: str, ticks: int, strategy: MergeStrategy) -> dict[str, float]:
+    c = load_contract(config_path("robots", f"{name}.yaml"))
+    ex = Executor(c, ExecutorConfig(plan=PlanConfig(strategy=strategy)))
+    template, state, base = rest(c)
+    now = 0.0
+    ex.tick(now, template)
+    ex.start(now)
+    tick_ns, merge_ns = [], []
+    steps = np.arange(32) * c.dt_s
+    warmup = 300
+    for k in range(ticks + warmup):
+        now += ex.period_s
+        if k % 20 == 0:
+            t_obs = now - 0.05
+            chunk = Chunk(k, t_obs, c.dt_s, c.action_names, motion(c, base, t_obs + steps),
+                          state_names=c.action_names, state=state)
+            t0 = time.perf_counter_ns()
+            outcome = ex.on_chunk(chunk, now)
+            merge_ns.append(time.perf_counter_ns() - t0)
+            assert outcome.accepted, outcome.reason
+        m = measured(ex, now, template)
+        t0 = time.perf_counter_ns()
+        out = ex.tick(now, m)
+        elapsed = time.perf_counter_ns() - t0
+        assert out is not None
+        if k >= warmup:
+            tick_ns.append(elapsed)
+    assert ex.state.name == "RUNNING", ex.state
+    interventions = {k.value: v for k, v in ex.counters.items() if v}
+    ticks_us, merges_us = np.array(tick_ns) / 1e3, np.array(merge_ns[warmup // 20:]) / 1e3
+    return {"tick_p50_us": float(np.percentile(ticks_us, 50)), "tick_p99_us": float(np.percentile(ticks_us, 99)),
+            "tick_max_us": float(ticks_us.max()), "merge_p50_us": float(np.percentile(merges_us, 50)),
+            "merge_p99_us": float(np.percentile(merges_us, 99)), "ticks": len(ticks_us), "merges": len(merges_us),
+            "interventions": interventions}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ticks", type=int, default=5000)
+    parser.add_argument("--strategy", choices=[s.value for s in MergeStrategy], default="crossfade")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    import os
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, numpy {np.__version__}")
+    results = {}
+    for label, name in CONTRACTS.items():
+        results[label] = r = run(name, args.ticks, MergeStrategy(args.strategy))
+        print(f"{label:26s} tick p50 {r['tick_p50_us']:7.1f} µs  p99 {r['tick_p99_us']:7.1f} µs  "
+              f"max {r['tick_max_us']:8.1f} µs | merge p50 {r['merge_p50_us']:7.1f} µs  "
+              f"p99 {r['merge_p99_us']:7.1f} µs")
+    a, b = results["14-D aloha_bimanual"], results["26-D mobile_manipulator"]
+    print(f"ratio 26-D / 14-D: tick p50 {b['tick_p50_us'] / a['tick_p50_us']:.2f}, "
+          f"merge p50 {b['merge_p50_us'] / a['merge_p50_us']:.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
