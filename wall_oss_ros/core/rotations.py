@@ -108,18 +108,6 @@ def rot6d_to_matrix_one(r6: np.ndarray) -> np.ndarray:
                      [a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0]])
 
 
-def matrix_to_rotvec_one(m: np.ndarray) -> np.ndarray:
-    """Rotation vector of one rotation matrix (log map); scipy for angles near π, where the axis is ill-posed."""
-    cos = max(-1.0, min(1.0, (float(m[0, 0] + m[1, 1] + m[2, 2]) - 1.0) / 2.0))
-    angle = math.acos(cos)
-    w = np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]])
-    if angle < _SMALL:
-        return w / 2.0
-    if angle > math.pi - 1e-3:
-        return Rotation.from_matrix(m).as_rotvec()
-    return w * (angle / (2.0 * math.sin(angle)))
-
-
 def rotvec_to_quat_one(rotvec: np.ndarray) -> np.ndarray:
     """Quaternion (x, y, z, w) of one rotation vector."""
     x, y, z = rotvec.tolist() if isinstance(rotvec, np.ndarray) else rotvec

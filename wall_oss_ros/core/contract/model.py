@@ -58,10 +58,6 @@ class AxisLimits:
     max_step: float | None = None  # largest change of the command in one control tick; None: derived
 
     @property
-    def position_limited(self) -> bool:
-        return math.isfinite(self.position_min) or math.isfinite(self.position_max)
-
-    @property
     def safe_min(self) -> float:
         return self.position_min + self.position_margin
 
@@ -76,9 +72,6 @@ class Workspace:
 
     min_m: tuple[float, float, float]
     max_m: tuple[float, float, float]
-
-    def contains(self, xyz: tuple[float, ...] | list[float]) -> bool:
-        return all(lo <= v <= hi for lo, v, hi in zip(self.min_m, xyz, self.max_m, strict=True))
 
 
 @dataclass(frozen=True)

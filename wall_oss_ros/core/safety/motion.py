@@ -104,13 +104,6 @@ class MotionLimiter:
         s.current_position, s.current_velocity, s.current_acceleration = p.tolist(), v.tolist(), a.tolist()
         return self._calculate(s, self._stop_traj)
 
-    def stop_extrema(self) -> tuple[np.ndarray, np.ndarray]:
-        """Lowest and highest position each axis reaches if it stops as fast as the limits allow from now."""
-        if not self._stop_from(self.p, self.v, self.a):
-            return np.full(self.n, -np.inf), np.full(self.n, np.inf)
-        ext = self._stop_traj.position_extrema
-        return np.array([e.min for e in ext]), np.array([e.max for e in ext])
-
     def _near_bounds(self, p: np.ndarray, v: np.ndarray, a: np.ndarray) -> bool:
         """Whether any bounded axis may be unable to stop before a bound (cheap, conservative screen).
 
