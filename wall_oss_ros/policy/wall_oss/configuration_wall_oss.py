@@ -1,0 +1,118 @@
+"""WALL-OSS configuration from a checkpoint's config.json (flat wall-oss-flow layout or nested)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLTextConfig, Qwen2_5_VLVisionConfig
+
+# Text-model fields of the flat layout (the official checkpoints keep them at the top level).
+TEXT_FIELDS = (
+    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+    "num_key_value_heads", "hidden_act", "max_position_embeddings", "rms_norm_eps", "attention_dropout",
+    "initializer_range", "use_sliding_window", "sliding_window", "max_window_layers", "layer_types",
+    "bos_token_id", "eos_token_id", "pad_token_id",
+)
+VISION_FIELDS = (
+    "depth", "hidden_size", "intermediate_size", "num_heads", "out_hidden_size", "patch_size",
+    "spatial_merge_size", "temporal_patch_size", "window_size", "fullatt_block_indexes", "in_channels",
+    "tokens_per_second", "hidden_act",
+)
+
+
+class ConfigError(ValueError):
+    """A checkpoint configuration is missing a field or holds an inconsistent one."""
+
+
+@dataclass(frozen=True)
+class WallOssConfig:
+    text: Qwen2_5_VLTextConfig
+    vision: Qwen2_5_VLVisionConfig
+    num_experts: int
+    experts: tuple[dict[str, Any], ...]  # per expert: hidden_size, intermediate_size, hidden_act
+    dim_inputs: tuple[int, ...]  # per expert: leading hidden features it reads and writes
+    dof_config: dict[str, int]  # named action slots → width; action_dim = their sum
+    agent_pos_config: dict[str, int]  # named proprioception slots → width
+    image_token_id: int
+    video_token_id: int
+    vision_start_token_id: int
+    tie_word_embeddings: bool
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.text.hidden_size)
+
+    @property
+    def action_dim(self) -> int:
+        return sum(self.dof_config.values())
+
+    @property
+    def propri_dim(self) -> int:
+        return sum(self.agent_pos_config.values())
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config.json") -> WallOssConfig:
+        def need(container: dict[str, Any], key: str, where: str = "") -> Any:
+            if key not in container:
+                raise ConfigError(f"{source}: {where}{key} is missing")
+            return container[key]
+
+        text_raw = dict(raw.get("text_config") or {})
+        for key in TEXT_FIELDS:  # flat layout: text fields at the top level
+            if key in raw and key not in text_raw:
+                text_raw[key] = raw[key]
+        for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size", "intermediate_size"):
+            need(text_raw, key, "text ")
+        rope = raw.get("rope_scaling") or text_raw.get("rope_scaling") or {}
+        rope_params = dict(text_raw.pop("rope_parameters", None) or raw.get("rope_parameters") or {})
+        rope_params.setdefault("rope_type", "default")
+        rope_params.setdefault("rope_theta", float(raw.get("rope_theta", text_raw.get("rope_theta", 1e6))))
+        if "mrope_section" in rope:
+            rope_params["mrope_section"] = list(rope["mrope_section"])
+        text_raw.pop("rope_scaling", None)
+        text_raw.pop("rope_theta", None)
+        head_dim = int(text_raw["hidden_size"]) // int(text_raw["num_attention_heads"])
+        sections = rope_params.get("mrope_section")
+        if sections is None or 2 * sum(sections) != head_dim:
+            raise ConfigError(f"{source}: rope_scaling.mrope_section {sections} must sum to head_dim / 2 "
+                              f"= {head_dim // 2}")
+        known = {k: v for k, v in text_raw.items() if k in TEXT_FIELDS}
+        text = Qwen2_5_VLTextConfig(**known, rope_parameters=rope_params)
+        text._attn_implementation = "sdpa"
+        vision_raw = need(raw, "vision_config")
+        vision = Qwen2_5_VLVisionConfig(**{k: v for k, v in vision_raw.items() if k in VISION_FIELDS})
+        vision._attn_implementation = "sdpa"
+        if int(vision.out_hidden_size) != int(text.hidden_size):
+            raise ConfigError(f"{source}: vision_config.out_hidden_size {vision.out_hidden_size} != hidden_size "
+                              f"{text.hidden_size}")
+        extra = {**text_raw, **raw}
+        num_experts = int(need(extra, "num_experts"))
+        experts = tuple(dict(e) for e in need(extra, "experts"))
+        dim_inputs = tuple(int(d) for d in extra.get("dim_inputs", [text.hidden_size] * num_experts))
+        if len(experts) != num_experts or len(dim_inputs) != num_experts:
+            raise ConfigError(f"{source}: num_experts {num_experts} but {len(experts)} experts and "
+                              f"{len(dim_inputs)} dim_inputs")
+        for i, (e, d) in enumerate(zip(experts, dim_inputs, strict=True)):
+            if int(e.get("hidden_size", -1)) != d or d > text.hidden_size:
+                raise ConfigError(f"{source}: experts[{i}].hidden_size {e.get('hidden_size')} must equal "
+                                  f"dim_inputs[{i}] = {d} (≤ hidden_size)")
+        dof = {str(k): int(v) for k, v in need(extra, "dof_config").items()}
+        propri = {str(k): int(v) for k, v in (extra.get("agent_pos_config") or dof).items()}
+        return cls(text, vision, num_experts, experts, dim_inputs, dof, propri,
+                   int(raw.get("image_token_id", 151655)), int(raw.get("video_token_id", 151656)),
+                   int(raw.get("vision_start_token_id", 151652)), bool(raw.get("tie_word_embeddings", True)), raw)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> WallOssConfig:
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read ({exc})") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a JSON object")
+        return cls.from_dict(raw, str(path))
