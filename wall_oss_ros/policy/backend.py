@@ -1,0 +1,47 @@
+"""The seam between the ROS nodes and a policy: what a backend takes and what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from wall_oss_ros.core.contract import RobotContract
+from wall_oss_ros.policy.wall_oss.processor_wall_oss import Observation
+
+
+@dataclass(frozen=True)
+class RtcRequest:
+    """Real-time chunking: the executor's committed actions, which will run while this chunk is computed."""
+
+    committed: np.ndarray  # (K, D) robot units, contract action order, step k at the new chunk's step k
+    delay_steps: int  # inference delay d in steps: the first d steps are fixed to the committed ones
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    actions: np.ndarray  # (H, D) robot units, contract action order
+    action_names: tuple[str, ...]
+    dt_s: float
+    state_names: tuple[str, ...]  # the observed state the chunk was computed from (relative actions)
+    state: np.ndarray
+    inference_start_s: float  # wall clock (time.time()) when inference started
+    inference_end_s: float
+    denoising_steps: int
+    rtc_prefix_steps: int = 0
+    subtask: str = ""
+
+
+class PolicyBackend(Protocol):
+    contract: RobotContract
+    horizon: int
+    dt_s: float
+
+    def warmup(self) -> None:
+        """Run the model once so the first real inference is not slowed by lazy initialisation."""
+        ...
+
+    def infer(self, observation: Observation, rtc: RtcRequest | None = None) -> ChunkResult:
+        """One chunk; at most one runs at a time (callers from several threads are serialised)."""
+        ...

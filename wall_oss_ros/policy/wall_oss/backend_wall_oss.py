@@ -1,0 +1,115 @@
+"""WALL-OSS as a PolicyBackend: checkpoint → processor + model → chunks in robot units."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wall_oss_ros.core.contract import RobotContract
+from wall_oss_ros.policy.backend import ChunkResult, RtcRequest
+from wall_oss_ros.policy.wall_oss.checkpoint import (
+    CheckpointError,
+    embedded_stats,
+    load_weights,
+    read_state_dict,
+    split_normalizer,
+)
+from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
+from wall_oss_ros.policy.wall_oss.modeling_wall_oss import WallOssForAction
+from wall_oss_ros.policy.wall_oss.normalization import Normalizer, SlotStats
+from wall_oss_ros.policy.wall_oss.processor_wall_oss import (
+    ACTION_TOKEN,
+    PROPRI_TOKEN,
+    Observation,
+    WallOssProcessor,
+)
+
+DEFAULT_HORIZON = 32  # <|action|> tokens per chunk in the official checkpoints (LeRobot chunk_size)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cast_for_device(model: WallOssForAction, device: str, dtype: torch.dtype | None) -> torch.dtype:
+    """bf16 on CUDA with the layernorms and the action head in fp32 (as the reference runs); fp32 on CPU."""
+    dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    model.to(device=device, dtype=dtype)
+    if dtype != torch.float32:
+        for name, param in model.named_parameters():
+            if "layernorm" in name or name.startswith("model.norm") or name.startswith("action_preprocessor"):
+                param.data = param.data.float()
+    return dtype
+
+
+class WallOssBackend:
+    def __init__(self, checkpoint: str | Path, contract: RobotContract, device: str | None = None,
+                 dtype: torch.dtype | None = None, denoising_steps: int = 10, use_prefix_cache: bool = True,
+                 seed: int = 0, dataset: str | None = None, horizon: int | None = None) -> None:
+        from transformers import AutoProcessor
+
+        directory = Path(checkpoint)
+        if not directory.is_dir():
+            raise CheckpointError(f"{directory}: checkpoint directory not found")
+        self.config = WallOssConfig.from_file(directory / "config.json")
+        self.contract, self.dt_s = contract, contract.dt_s
+        self.horizon = int(horizon or self.config.raw.get("action_horizon", DEFAULT_HORIZON))
+        self.denoising_steps, self.use_prefix_cache = int(denoising_steps), use_prefix_cache
+        if self.denoising_steps < 1:
+            raise ValueError("denoising_steps must be at least 1")
+        hf = AutoProcessor.from_pretrained(str(directory), local_files_only=True)
+        tok = hf.tokenizer
+        state = read_state_dict(directory)
+        found = split_normalizer(state)
+        stats = embedded_stats(found, dataset, contract.max_state_dim, contract.max_action_dim, str(directory))
+        if self.config.action_dim != contract.max_action_dim or self.config.propri_dim != contract.max_state_dim:
+            raise CheckpointError(f"{directory}: model action/state width {self.config.action_dim}/"
+                                  f"{self.config.propri_dim} != contract {contract.name} "
+                                  f"{contract.max_action_dim}/{contract.max_state_dim}")
+        state_stats, action_stats = stats or (SlotStats.identity(contract.max_state_dim),
+                                              SlotStats.identity(contract.max_action_dim))
+        self.normalizer = Normalizer(state_stats, action_stats)
+        self.model = WallOssForAction(self.config, tok.convert_tokens_to_ids(ACTION_TOKEN),
+                                      tok.convert_tokens_to_ids(PROPRI_TOKEN))
+        load_weights(self.model, state, str(directory))
+        self.device = device or default_device()
+        self.dtype = cast_for_device(self.model, self.device, dtype)
+        self.model.eval()
+        self.processor = WallOssProcessor(hf, contract, self.normalizer, self.horizon, contract.max_state_dim,
+                                          contract.max_action_dim)
+        self._lock = threading.Lock()
+        self._generator = torch.Generator(device="cpu").manual_seed(seed)
+
+    def _inputs_on_device(self, observation: Observation):  # noqa: ANN202 - ModelInputs
+        inputs = self.processor(observation)
+        for name in ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "proprio", "proprio_mask",
+                     "dof_mask"):
+            value = getattr(inputs, name)
+            if value is not None:
+                setattr(inputs, name, value.to(self.device))
+        return inputs
+
+    def sample_noise(self) -> torch.Tensor:
+        return torch.randn(1, self.horizon, self.config.action_dim, generator=self._generator)
+
+    def warmup(self) -> None:
+        blank = {c.name: np.zeros((64, 64, 3), dtype=np.uint8) for c in self.contract.cameras}
+        self.infer(Observation(blank, np.zeros(len(self.processor.state_names)), "warm up"), noise=self.sample_noise())
+
+    def infer(self, observation: Observation, rtc: RtcRequest | None = None,
+              noise: torch.Tensor | None = None) -> ChunkResult:
+        with self._lock:
+            start = time.time()
+            inputs = self._inputs_on_device(observation)
+            noise = (self.sample_noise() if noise is None else noise).to(self.device)
+            with torch.inference_mode():
+                normalized = self.model.sample_actions(inputs, noise, self.denoising_steps, self.use_prefix_cache)
+            actions = self.processor.actions(normalized[0].float().cpu().numpy())
+            return ChunkResult(actions=actions, action_names=self.contract.action_names, dt_s=self.dt_s,
+                               state_names=self.processor.state_names,
+                               state=np.asarray(observation.state, dtype=float), inference_start_s=start,
+                               inference_end_s=time.time(), denoising_steps=self.denoising_steps)

@@ -1,0 +1,89 @@
+"""Load WALL-OSS checkpoints: weights from safetensors (single file or sharded with an index), exact keys.
+
+Pickle is never read. Upstream checkpoints keep their normaliser inside model.safetensors as
+action_preprocessor.normalizer_{action,propri}.{min,delta}.<dataset>; those keys are statistics, not
+parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from wall_oss_ros.policy.wall_oss.normalization import SlotStats
+
+NORMALIZER_KEY = re.compile(r"^action_preprocessor\.normalizer_(action|propri)\.(min|delta)\.(.+)$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not fit the model; the message names the keys or the file."""
+
+
+def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
+    single, index = directory / "model.safetensors", directory / "model.safetensors.index.json"
+    if single.is_file():
+        return load_file(str(single))
+    if index.is_file():
+        weight_map = json.loads(index.read_text()).get("weight_map", {})
+        state: dict[str, torch.Tensor] = {}
+        for shard in sorted(set(weight_map.values())):
+            part = load_file(str(directory / shard))
+            state.update({k: v for k, v in part.items() if weight_map.get(k) == shard})
+        missing = sorted(set(weight_map) - set(state))
+        if missing:
+            raise CheckpointError(f"{index}: shards lack {missing[:5]}")
+        return state
+    raise CheckpointError(f"{directory}: no model.safetensors or model.safetensors.index.json")
+
+
+def split_normalizer(state: dict[str, torch.Tensor]) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """Remove the embedded normaliser keys; returns {dataset: {"action"|"propri": {"min"|"delta": array}}}."""
+    found: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for key in [k for k in state if NORMALIZER_KEY.match(k)]:
+        what, stat, dataset = NORMALIZER_KEY.match(key).groups()
+        found.setdefault(dataset, {}).setdefault(what, {})[stat] = state.pop(key).float().numpy().reshape(-1)
+    return found
+
+
+def embedded_stats(found: dict[str, dict[str, dict[str, np.ndarray]]], dataset: str | None,
+                   state_width: int, action_width: int, source: str) -> tuple[SlotStats, SlotStats] | None:
+    if not found:
+        return None
+    if dataset is None:
+        if len(found) > 1:
+            raise CheckpointError(f"{source}: statistics of several datasets {sorted(found)}: choose one")
+        dataset = next(iter(found))
+    if dataset not in found:
+        raise CheckpointError(f"{source}: no statistics for dataset {dataset!r} (have {sorted(found)})")
+    stats = []
+    for what, width in (("propri", state_width), ("action", action_width)):
+        entry = found[dataset].get(what, {})
+        if "min" not in entry or "delta" not in entry:
+            raise CheckpointError(f"{source}: dataset {dataset!r} lacks normalizer_{what} min/delta")
+        lo, delta = np.zeros(width), np.ones(width) * 2.0
+        n = min(width, len(entry["min"]))
+        lo[:n], delta[:n] = entry["min"][:n], entry["delta"][:n]
+        lo[n:], delta[n:] = -1.0, 2.0  # identity on slots without statistics
+        stats.append(SlotStats("min_max", lo, delta))
+    return stats[0], stats[1]
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load with zero missing and zero unexpected keys (a tied lm_head may be absent); shapes must match."""
+    own = model.state_dict()
+    tied = "lm_head.weight" in own and model.lm_head.weight is model.model.embed_tokens.weight
+    missing = sorted(k for k in own if k not in state and not (tied and k == "lm_head.weight"))
+    unexpected = sorted(k for k in state if k not in own)
+    if missing or unexpected:
+        raise CheckpointError(f"{source}: {len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected "
+                              f"keys {unexpected[:5]}")
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(own[key].shape):
+            raise CheckpointError(f"{source}: {key} has shape {tuple(value.shape)}, the configuration expects "
+                                  f"{tuple(own[key].shape)}")
+    model.load_state_dict(state, strict=not tied or "lm_head.weight" in state)

@@ -1,0 +1,51 @@
+"""Normalisation of proprioception and actions, with the statistics a checkpoint carries.
+
+Two schemes exist: LeRobot's MEAN_STD (x_n = (x - mean) / std) and upstream wall-x's min/delta map to
+[-1, 1] (x_n = 2 (x - min) / delta - 1, clamped). Statistics are per model slot (max_state_dim /
+max_action_dim wide); slots without statistics pass through unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class SlotStats:
+    """Per-slot statistics: (mean, std) for "mean_std", (min, delta) for "min_max"."""
+
+    kind: str
+    a: np.ndarray
+    b: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("mean_std", "min_max"):
+            raise ValueError(f"unknown normalisation {self.kind!r}")
+        if self.a.shape != self.b.shape or self.a.ndim != 1:
+            raise ValueError(f"statistics shapes differ: {self.a.shape} vs {self.b.shape}")
+        if not (np.all(np.isfinite(self.a)) and np.all(np.isfinite(self.b))):
+            raise ValueError("normalisation statistics are not finite")
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        if self.kind == "mean_std":
+            return (x - self.a) / np.maximum(self.b, EPS)
+        return np.clip(2.0 * (x - self.a) / np.maximum(self.b, EPS) - 1.0, -1.0, 1.0)
+
+    def unnormalize(self, y: np.ndarray) -> np.ndarray:
+        if self.kind == "mean_std":
+            return y * self.b + self.a
+        return (np.clip(y, -1.0, 1.0) + 1.0) / 2.0 * self.b + self.a
+
+    @classmethod
+    def identity(cls, width: int) -> SlotStats:
+        return cls("mean_std", np.zeros(width), np.ones(width))
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    state: SlotStats  # max_state_dim wide
+    action: SlotStats  # max_action_dim wide

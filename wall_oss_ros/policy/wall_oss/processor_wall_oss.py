@@ -1,0 +1,154 @@
+"""Observation → model inputs the way the reference builds them; normalised actions → robot units.
+
+Prompt (LeRobot wall_x utils.get_wallx_normal_text, action mode, no FAST tokens):
+  <|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n
+  <|im_start|>user\\nObservation: <view>: <|vision_start|><|image_pad|><|vision_end|> …\\nInstruction: <task>
+  \\nPredict the next action in robot action.\\nProprioception: <|propri|>\\n<|im_end|>\\n
+  <|im_start|>assistant\\n<|action|> × horizon
+Images: long side resized to 256, then Qwen's smart_resize (factor 28, 4·28² … 16384·28² pixels), bicubic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as tvf
+from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+from wall_oss_ros.core.contract import GroupKind, RobotContract
+from wall_oss_ros.policy.wall_oss.modeling_wall_oss import ModelInputs
+from wall_oss_ros.policy.wall_oss.normalization import Normalizer
+
+RESOLUTION = 256
+IMAGE_FACTOR = 28
+MIN_PIXELS = 4 * 28 * 28
+MAX_PIXELS = 16384 * 28 * 28
+ACTION_TOKEN, PROPRI_TOKEN = "<|action|>", "<|propri|>"
+SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
+                  "<|video_pad|>", PROPRI_TOKEN, ACTION_TOKEN, "<|action_fast|>", "<|endoftext|>")
+
+
+class ObservationError(ValueError):
+    """An observation the policy cannot use; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    images: Mapping[str, np.ndarray]  # camera name (contract) → H×W×3 uint8 RGB
+    state: np.ndarray  # contract state vector in robot units, model-slot order (see state_layout())
+    instruction: str
+
+
+def prompt(views: list[str], instruction: str, horizon: int) -> str:
+    observation = "".join(f" {v}: <|vision_start|><|image_pad|><|vision_end|>" for v in views)
+    return ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+            f"<|im_start|>user\nObservation:{observation}\nInstruction: {instruction}"
+            f"\nPredict the next action in robot action.\nProprioception: {PROPRI_TOKEN}\n<|im_end|>\n"
+            f"<|im_start|>assistant\n{ACTION_TOKEN * horizon}")
+
+
+def resize_dimensions(height: int, width: int) -> tuple[int, int, int, int]:
+    """(intermediate H, W, final H, W): long side to 256, then Qwen's smart_resize."""
+    if width > height:
+        ih, iw = int(RESOLUTION * height / width), RESOLUTION
+    else:
+        ih, iw = RESOLUTION, int(RESOLUTION * width / height)
+    rh, rw = smart_resize(ih, iw, factor=IMAGE_FACTOR, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    return ih, iw, rh, rw
+
+
+def resize_image(image: torch.Tensor) -> torch.Tensor:
+    """C×H×W uint8 → the size the model sees."""
+    ih, iw, rh, rw = resize_dimensions(int(image.shape[-2]), int(image.shape[-1]))
+    for size in ((ih, iw), (rh, rw)):
+        if tuple(image.shape[-2:]) != size:
+            image = tvf.resize(image, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
+    return image
+
+
+def state_slots(contract: RobotContract) -> list[tuple[int, str]]:
+    """(model state slot, contract action name) of every proprioceptive value the contract maps."""
+    slots = []
+    for g in contract.groups:
+        if g.kind is GroupKind.BASE_TWIST:
+            continue
+        slots += list(zip(g.state_slots, g.action_names, strict=True))
+    return slots
+
+
+class WallOssProcessor:
+    def __init__(self, hf_processor: object, contract: RobotContract, normalizer: Normalizer, horizon: int,
+                 max_state_dim: int, max_action_dim: int) -> None:
+        self.hf = hf_processor
+        self.tokenizer = hf_processor.tokenizer
+        self.contract, self.normalizer, self.horizon = contract, normalizer, horizon
+        self.max_state_dim, self.max_action_dim = max_state_dim, max_action_dim
+        self.views = [c.view for c in contract.cameras]
+        self.merge = int(hf_processor.image_processor.merge_size) ** 2
+        self.state_index = np.array([s for s, _ in state_slots(contract)], dtype=int)
+        self.state_names = tuple(n for _, n in state_slots(contract))
+        self.action_index = np.array([s for g in contract.groups for s in g.action_slots], dtype=int)
+        for name, index, width in (("state", self.state_index, max_state_dim),
+                                   ("action", self.action_index, max_action_dim)):
+            if len(index) and int(index.max()) >= width:
+                raise ValueError(f"contract {contract.name} maps a {name} slot {int(index.max())} beyond the "
+                                 f"checkpoint's {width}")
+        missing = [t for t in (ACTION_TOKEN, PROPRI_TOKEN, "<|image_pad|>")
+                   if self.tokenizer.convert_tokens_to_ids(t) in (None, self.tokenizer.unk_token_id)]
+        if missing:
+            raise ValueError(f"tokenizer lacks the special tokens {missing}")
+
+    def images(self, obs: Observation) -> list[torch.Tensor]:
+        out = []
+        for cam in self.contract.cameras:
+            if cam.name not in obs.images:
+                raise ObservationError(f"images: camera {cam.name!r} is missing (have {sorted(obs.images)})")
+            img = np.asarray(obs.images[cam.name])
+            if img.dtype != np.uint8:
+                raise ObservationError(f"images[{cam.name!r}]: dtype {img.dtype}, expected uint8 RGB")
+            if img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 1:
+                raise ObservationError(f"images[{cam.name!r}]: shape {img.shape}, expected H×W×3")
+            out.append(resize_image(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)))
+        return out
+
+    def __call__(self, obs: Observation) -> ModelInputs:
+        instruction = (obs.instruction or "").strip()
+        if not instruction:
+            raise ObservationError("instruction: empty; the policy needs a task description")
+        if not instruction.endswith("."):
+            instruction += "."
+        state = np.asarray(obs.state, dtype=float)
+        if state.shape != (len(self.state_index),):
+            raise ObservationError(f"state: {state.shape[0] if state.ndim == 1 else state.shape} values, the "
+                                   f"contract maps {len(self.state_index)} ({', '.join(self.state_names[:3])}, …)")
+        bad = [self.state_names[i] for i in np.flatnonzero(~np.isfinite(state))]
+        if bad:  # a robot's joint reading that is not finite is a sensor fault, not a value to mask
+            raise ObservationError(f"state: not finite for {bad[:4]}")
+        slots = np.zeros(self.max_state_dim)
+        mask = np.zeros(self.max_state_dim)
+        slots[self.state_index] = state
+        mask[self.state_index] = 1.0
+        slots = np.where(mask > 0, self.normalizer.state.normalize(slots), 0.0)
+        images = self.images(obs)
+        vision = self.hf.image_processor(images=images, return_tensors="pt")
+        grid = vision["image_grid_thw"]
+        text = prompt(self.views, instruction, self.horizon)
+        for thw in grid:
+            text = text.replace("<|image_pad|>", "<|placeholder|>" * int(thw.prod() // self.merge), 1)
+        text = text.replace("<|placeholder|>", "<|image_pad|>")
+        tokens = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        dof = torch.zeros(1, self.horizon, self.max_action_dim)
+        dof[:, :, torch.from_numpy(self.action_index)] = 1.0
+        return ModelInputs(
+            input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
+            pixel_values=vision["pixel_values"], image_grid_thw=grid,
+            proprio=torch.tensor(slots, dtype=torch.float32)[None, None],
+            proprio_mask=torch.tensor(mask, dtype=torch.float32)[None, None], dof_mask=dof)
+
+    def actions(self, normalized: np.ndarray) -> np.ndarray:
+        """(H, max_action_dim) normalised model output → (H, D) robot units in contract action order."""
+        return self.normalizer.action.unnormalize(normalized)[:, self.action_index]

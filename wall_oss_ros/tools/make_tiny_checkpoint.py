@@ -1,0 +1,132 @@
+"""Write a tiny, random-weight WALL-OSS checkpoint in an official layout, offline.
+
+It stands in for the 4B weights in tests and the demo: the same architecture, names, files and
+tokenizer special tokens, at a size a CPU runs in milliseconds. Layouts:
+  transformers  config.json (flat, as x-square-robot/wall-oss-flow), model.safetensors with the upstream
+                normaliser keys, tokenizer and processor files
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from wall_oss_ros.core.contract import RobotContract, load_contract
+from wall_oss_ros.core.resources import config_path
+from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
+from wall_oss_ros.policy.wall_oss.modeling_wall_oss import WallOssForAction
+from wall_oss_ros.policy.wall_oss.processor_wall_oss import ACTION_TOKEN, PROPRI_TOKEN, SPECIAL_TOKENS, prompt
+
+LAYOUTS = ("transformers",)
+DATASET = "tiny"
+
+
+def build_hf_processor() -> object:
+    """A byte-level BPE tokenizer trained here on prompt-like text, with Qwen's image / video processors."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2_5_VLProcessor, Qwen2VLImageProcessor
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    corpus = [prompt(["front view", "left wrist view", "right wrist view", "top view"], task, 4) for task in (
+        "Insert the peg into the socket.", "Pick up the cube and hand it over.", "Fold the towel.",
+        "Put the red block in the blue bowl.", "Open the drawer and take out the cup.")] * 4
+    corpus += ["Predict the next action in language.", "0123456789 .,;:!?-+()[]{}"]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in
+                                                              ("<|im_end|>", "<|endoftext|>")])
+    fast.image_token, fast.video_token = "<|image_pad|>", "<|video_pad|>"
+    return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=fast,
+                               video_processor=Qwen2VLVideoProcessor())
+
+
+def tiny_config(vocab_size: int, token_ids: dict[str, int], action_width: int, state_width: int) -> dict:
+    """Flat config.json like wall-oss-flow's, with tiny sizes (head_dim 16: mrope sections sum to 8)."""
+    hidden = 64
+    return {
+        "architectures": ["Qwen2_5_VLMoEForAction"], "model_type": "qwen2_5_vl",
+        "vocab_size": vocab_size, "hidden_size": hidden, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "hidden_act": "silu", "rms_norm_eps": 1e-6,
+        "max_position_embeddings": 4096, "rope_theta": 1000000.0,
+        "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}, "tie_word_embeddings": True,
+        "image_token_id": token_ids["<|image_pad|>"], "video_token_id": token_ids["<|video_pad|>"],
+        "vision_start_token_id": token_ids["<|vision_start|>"], "vision_end_token_id": token_ids["<|vision_end|>"],
+        "bos_token_id": None, "eos_token_id": token_ids["<|im_end|>"], "pad_token_id": token_ids["<|endoftext|>"],
+        "vision_config": {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
+                          "out_hidden_size": hidden, "patch_size": 14, "spatial_merge_size": 2,
+                          "temporal_patch_size": 2, "window_size": 112, "fullatt_block_indexes": [1],
+                          "in_channels": 3, "tokens_per_second": 2, "hidden_act": "silu"},
+        "num_experts": 2, "mlp_moe": True, "attention_moe": False, "dim_inputs": [hidden, hidden],
+        "experts": [{"hidden_size": hidden, "intermediate_size": 128, "hidden_act": "silu"},
+                    {"hidden_size": hidden, "intermediate_size": 96, "hidden_act": "silu"}],
+        "dof_config": {"action_slots": action_width}, "agent_pos_config": {"state_slots": state_width},
+        "noise_scheduler": {"num_inference_timesteps": 10},
+    }
+
+
+def contract_statistics(contract: RobotContract, width: int, state: bool) -> tuple[np.ndarray, np.ndarray]:
+    """min / delta per model slot from the contract's position limits (velocities for base axes)."""
+    lo, delta = np.full(width, -1.0), np.full(width, 2.0)
+    for g in contract.groups:
+        slots = g.state_slots if state else g.action_slots
+        if not slots:
+            continue
+        limits = list(g.limits)[:len(slots)] if g.kind.value != "ee_pose" else [
+            *g.limits[:3], *[None] * 6]
+        for slot, lim in zip(slots, limits, strict=False):
+            if lim is None:
+                continue
+            a, b = (lim.position_min, lim.position_max) if np.isfinite(lim.position_min) else (
+                -lim.velocity_max, lim.velocity_max)
+            lo[slot], delta[slot] = a, b - a
+    return lo, delta
+
+
+def write(out: Path, layout: str = "transformers", contract_name: str = "aloha_bimanual", seed: int = 0) -> Path:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}")
+    contract = load_contract(config_path("robots", f"{contract_name}.yaml"))
+    out.mkdir(parents=True, exist_ok=True)
+    processor = build_hf_processor()
+    tok = processor.tokenizer
+    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    raw = tiny_config(len(tok), ids, contract.max_action_dim, contract.max_state_dim)
+    config = WallOssConfig.from_dict(raw)
+    torch.manual_seed(seed)
+    model = WallOssForAction(config, ids[ACTION_TOKEN], ids[PROPRI_TOKEN])
+    for p in model.parameters():  # larger than default init so outputs are not near-constant
+        torch.nn.init.normal_(p, 0.0, 0.05)
+    state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    for what, width, is_state in (("action", contract.max_action_dim, False), ("propri", contract.max_state_dim, True)):
+        lo, delta = contract_statistics(contract, width, is_state)
+        state[f"action_preprocessor.normalizer_{what}.min.{DATASET}"] = torch.tensor(lo, dtype=torch.float32)
+        state[f"action_preprocessor.normalizer_{what}.delta.{DATASET}"] = torch.tensor(delta, dtype=torch.float32)
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    (out / "config.json").write_text(json.dumps(raw, indent=2))
+    processor.save_pretrained(str(out))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--layout", choices=LAYOUTS, default="transformers")
+    parser.add_argument("--contract", default="aloha_bimanual", help="robot contract sizing the statistics")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(write(args.out, args.layout, args.contract, args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
