@@ -160,3 +160,30 @@ def test_chunk_columns_follow_the_contract_whatever_the_order():
     values = np.tile(np.arange(14.0)[order], (4, 1))
     out = check_chunk(aloha_chunk(names=names, values=values, t_obs=10.0), ALOHA, 10.0, None, None, IntakeLimits())
     np.testing.assert_array_equal(out[0], np.arange(14.0))
+
+
+def test_relative_values_invert_absolute_targets():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from scipy.spatial.transform import Rotation
+
+    from wall_oss_ros.core.chunk import absolute_targets, relative_values
+    from wall_oss_ros.core.rotations import matrix_to_rot6d
+
+    ee = contract("mobile_manipulator")
+
+    @settings(max_examples=50, deadline=None)
+    @given(st.integers(0, 2**31))
+    def check(seed):
+        rng = np.random.default_rng(seed)
+        state, values = rng.normal(size=ee.action_dim), rng.normal(size=(6, ee.action_dim)) * 0.2
+        for g in ("left_ee", "right_ee"):
+            cols = ee.action_slice(g)
+            state[cols.start + 3:cols.stop] = matrix_to_rot6d(Rotation.random(random_state=seed).as_matrix())
+            values[:, cols.start + 3:cols.stop] = matrix_to_rot6d(
+                Rotation.random(6, random_state=seed + 1).as_matrix())
+        chunk = Chunk(0, 0.0, ee.dt_s, ee.action_names, values, ee.action_names, state)
+        absolute = absolute_targets(values, chunk, ee)
+        np.testing.assert_allclose(relative_values(absolute, state, ee.action_names, ee), values, atol=1e-9)
+
+    check()

@@ -141,3 +141,29 @@ def absolute_targets(values: np.ndarray, chunk: Chunk, contract: RobotContract) 
         elif g.name in observed:
             out[:, cols] += observed[g.name]
     return out
+
+
+def relative_values(absolute: np.ndarray, state: np.ndarray, state_names: tuple[str, ...],
+                    contract: RobotContract) -> np.ndarray:
+    """Inverse of absolute_targets: absolute contract-ordered actions → the chunk's representation.
+
+    Used to express committed (absolute) plan steps the way a policy outputs them, relative to the state
+    of the observation it is computing from.
+    """
+    out = np.array(absolute, dtype=float, copy=True)
+    observed = observed_state(Chunk(0, 0.0, contract.dt_s, contract.action_names, out, state_names,
+                                    np.asarray(state, dtype=float)), contract)
+    for g in contract.groups:
+        if g.name not in observed:
+            continue
+        cols, obs = contract.action_slice(g), observed[g.name]
+        if g.kind is GroupKind.EE_POSE:
+            block = out[:, cols]
+            block[:, 0:3] -= obs[0:3]
+            absolute_rot, obs_rot = rot6d_to_matrix(block[:, 3:9]), rot6d_to_matrix(obs[3:9])
+            delta = (absolute_rot @ obs_rot.T) if g.rotation_frame == "base" else (obs_rot.T @ absolute_rot)
+            block[:, 3:9] = matrix_to_rot6d(delta)
+            out[:, cols] = block
+        else:
+            out[:, cols] -= obs
+    return out

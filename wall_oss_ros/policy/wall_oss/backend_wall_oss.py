@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wall_oss_ros.core.chunk import relative_values
 from wall_oss_ros.core.contract import RobotContract
 from wall_oss_ros.policy.backend import ChunkResult, RtcRequest
+from wall_oss_ros.policy.rtc import RtcConfig, RtcGuide, prefix_weights
 from wall_oss_ros.policy.wall_oss.checkpoint import (
     CheckpointError,
     embedded_stats,
@@ -49,7 +51,8 @@ def cast_for_device(model: WallOssForAction, device: str, dtype: torch.dtype | N
 class WallOssBackend:
     def __init__(self, checkpoint: str | Path, contract: RobotContract, device: str | None = None,
                  dtype: torch.dtype | None = None, denoising_steps: int = 10, use_prefix_cache: bool = True,
-                 seed: int = 0, dataset: str | None = None, horizon: int | None = None) -> None:
+                 seed: int = 0, dataset: str | None = None, horizon: int | None = None,
+                 rtc: RtcConfig | None = None) -> None:
         from transformers import AutoProcessor
 
         directory = Path(checkpoint)
@@ -59,6 +62,7 @@ class WallOssBackend:
         self.contract, self.dt_s = contract, contract.dt_s
         self.horizon = int(horizon or self.config.raw.get("action_horizon", DEFAULT_HORIZON))
         self.denoising_steps, self.use_prefix_cache = int(denoising_steps), use_prefix_cache
+        self.rtc_config = rtc or RtcConfig()
         if self.denoising_steps < 1:
             raise ValueError("denoising_steps must be at least 1")
         hf = AutoProcessor.from_pretrained(str(directory), local_files_only=True)
@@ -106,10 +110,28 @@ class WallOssBackend:
             start = time.time()
             inputs = self._inputs_on_device(observation)
             noise = (self.sample_noise() if noise is None else noise).to(self.device)
-            with torch.inference_mode():
-                normalized = self.model.sample_actions(inputs, noise, self.denoising_steps, self.use_prefix_cache)
+            guide = None if rtc is None else self.rtc_guide(rtc, observation, inputs.dof_mask)
+            with torch.inference_mode() if guide is None else torch.no_grad():
+                normalized = self.model.sample_actions(inputs, noise, self.denoising_steps, self.use_prefix_cache,
+                                                       rtc=guide)
             actions = self.processor.actions(normalized[0].float().cpu().numpy())
             return ChunkResult(actions=actions, action_names=self.contract.action_names, dt_s=self.dt_s,
                                state_names=self.processor.state_names,
                                state=np.asarray(observation.state, dtype=float), inference_start_s=start,
-                               inference_end_s=time.time(), denoising_steps=self.denoising_steps)
+                               inference_end_s=time.time(), denoising_steps=self.denoising_steps,
+                               rtc_prefix_steps=0 if rtc is None else min(rtc.delay_steps, self.horizon))
+
+    def rtc_guide(self, rtc: RtcRequest, observation: Observation, dof_mask: torch.Tensor) -> RtcGuide:
+        """Committed steps (absolute robot units) → target and weights in the model's space."""
+        committed = np.asarray(rtc.committed, dtype=float)[: self.horizon]
+        if committed.ndim != 2 or committed.shape[1] != self.contract.action_dim:
+            raise ValueError(f"rtc.committed has shape {committed.shape}, expected (K, {self.contract.action_dim})")
+        if rtc.delay_steps < 0 or not np.all(np.isfinite(committed)):
+            raise ValueError("rtc needs finite committed actions and a non-negative delay")
+        relative = relative_values(committed, observation.state, self.processor.state_names, self.contract)
+        target = np.zeros((self.horizon, self.config.action_dim))
+        target[: len(committed)] = self.processor.normalized_actions(relative)
+        weights = prefix_weights(self.horizon, rtc.delay_steps, len(committed), self.rtc_config.schedule)
+        w = torch.tensor(weights, dtype=torch.float32, device=self.device)[None, :, None] * dof_mask.float()
+        return RtcGuide(torch.tensor(target, dtype=torch.float32, device=self.device)[None], w,
+                        self.rtc_config.max_guidance_weight)

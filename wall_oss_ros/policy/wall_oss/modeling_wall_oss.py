@@ -14,7 +14,6 @@ action tokens. The full-recompute path (what LeRobot does) stays selectable as t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -30,6 +29,7 @@ from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
     Qwen2_5_VLRotaryEmbedding,
 )
 
+from wall_oss_ros.policy.rtc import RtcGuide
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
 
 ACTION_TOKEN_TYPE = 1  # moe_token_types value of <|action|> tokens (routed to expert 1)
@@ -234,10 +234,11 @@ class WallOssForAction(nn.Module):
 
     # ------------------------------------------------------------------ sampling
     def sample_actions(self, inputs: ModelInputs, noise: torch.Tensor, steps: int, use_prefix_cache: bool = True,
-                       guide: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor] | None = None) -> torch.Tensor:
+                       rtc: RtcGuide | None = None) -> torch.Tensor:
         """Integrate the flow from noise (t = 0) to normalised actions (t = 1): (B, H, action_dim).
 
-        guide(x_t, velocity, step) may return a corrected velocity (real-time chunking inpainting).
+        With rtc, every velocity gets the guided-inpainting correction (autograd through the action tokens
+        only: the prefix cache holds no graph). Call it under torch.no_grad(), not inference_mode, then.
         """
         ids = inputs.input_ids
         token_types = (ids == self.action_token_id).long()
@@ -281,8 +282,6 @@ class WallOssForAction(nn.Module):
         x = noise.float()
         for k in range(steps):
             t = times[k].expand(batch)
-            v = velocity(x, t)
-            if guide is not None:
-                v = guide(x, v, k)
+            v = velocity(x, t) if rtc is None else rtc.correct(x, float(times[k]), lambda x_in, t=t: velocity(x_in, t))
             x = x + (times[k + 1] - times[k]) * v
         return x

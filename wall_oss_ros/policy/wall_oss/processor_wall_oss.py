@@ -149,6 +149,12 @@ class WallOssProcessor:
             proprio=torch.tensor(slots, dtype=torch.float32)[None, None],
             proprio_mask=torch.tensor(mask, dtype=torch.float32)[None, None], dof_mask=dof)
 
+    def normalized_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Inverse of actions(): (K, D) robot units → (K, max_action_dim) normalised model space."""
+        slots = np.zeros((len(actions), self.max_action_dim))
+        slots[:, self.action_index] = actions
+        return self.normalizer.action.normalize(slots)
+
     def actions(self, normalized: np.ndarray) -> np.ndarray:
         """(H, max_action_dim) normalised model output → (H, D) robot units in contract action order."""
         return self.normalizer.action.unnormalize(normalized)[:, self.action_index]
