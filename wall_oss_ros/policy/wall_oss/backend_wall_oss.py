@@ -52,7 +52,7 @@ class WallOssBackend:
     def __init__(self, checkpoint: str | Path, contract: RobotContract, device: str | None = None,
                  dtype: torch.dtype | None = None, denoising_steps: int = 10, use_prefix_cache: bool = True,
                  seed: int = 0, dataset: str | None = None, horizon: int | None = None,
-                 rtc: RtcConfig | None = None) -> None:
+                 rtc: RtcConfig | None = None, subtask_max_tokens: int = 0) -> None:
         from transformers import AutoProcessor
 
         directory = Path(checkpoint)
@@ -63,6 +63,7 @@ class WallOssBackend:
         self.horizon = int(horizon or self.config.raw.get("action_horizon", DEFAULT_HORIZON))
         self.denoising_steps, self.use_prefix_cache = int(denoising_steps), use_prefix_cache
         self.rtc_config = rtc or RtcConfig()
+        self.subtask_max_tokens = int(subtask_max_tokens)  # 0: no Uni-CoT subtask generation
         if self.denoising_steps < 1:
             raise ValueError("denoising_steps must be at least 1")
         hf = AutoProcessor.from_pretrained(str(directory), local_files_only=True)
@@ -110,6 +111,7 @@ class WallOssBackend:
             start = time.time()
             inputs = self._inputs_on_device(observation)
             noise = (self.sample_noise() if noise is None else noise).to(self.device)
+            subtask = self.subtask(observation) if self.subtask_max_tokens > 0 else ""
             guide = None if rtc is None else self.rtc_guide(rtc, observation, inputs.dof_mask)
             with torch.inference_mode() if guide is None else torch.no_grad():
                 normalized = self.model.sample_actions(inputs, noise, self.denoising_steps, self.use_prefix_cache,
@@ -119,7 +121,20 @@ class WallOssBackend:
                                state_names=self.processor.state_names,
                                state=np.asarray(observation.state, dtype=float), inference_start_s=start,
                                inference_end_s=time.time(), denoising_steps=self.denoising_steps,
-                               rtc_prefix_steps=0 if rtc is None else min(rtc.delay_steps, self.horizon))
+                               rtc_prefix_steps=0 if rtc is None else min(rtc.delay_steps, self.horizon),
+                               subtask=subtask)
+
+    def subtask(self, observation: Observation) -> str:
+        """Greedy Uni-CoT subtask text for the observation (the reference's language prompt)."""
+        tok = self.processor.tokenizer
+        inputs = self.processor.language_inputs(observation)
+        for name in ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "proprio", "proprio_mask",
+                     "dof_mask"):
+            setattr(inputs, name, getattr(inputs, name).to(self.device))
+        stop = {tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")}
+        with torch.inference_mode():
+            ids = self.model.generate_tokens(inputs, self.subtask_max_tokens, stop)
+        return tok.decode(ids, skip_special_tokens=True).strip()
 
     def rtc_guide(self, rtc: RtcRequest, observation: Observation, dof_mask: torch.Tensor) -> RtcGuide:
         """Committed steps (absolute robot units) → target and weights in the model's space."""

@@ -221,6 +221,8 @@ class WallOssForAction(nn.Module):
                 raise ValueError(f"{int(slots.sum())} image tokens but {images.shape[0]} image features")
             embeds = embeds.masked_scatter(slots[..., None], images.to(embeds.dtype))
         slots = ids == self.propri_token_id
+        if inputs.proprio.shape[1] == 0 and not bool(slots.any()):
+            return embeds  # a prompt without proprioception (the subtask prompt)
         proprio = self.action_preprocessor.embed_proprio(inputs.proprio, inputs.proprio_mask)
         if int(slots.sum()) != proprio.shape[0] * proprio.shape[1]:
             raise ValueError(f"{int(slots.sum())} <|propri|> tokens for {proprio.shape[0] * proprio.shape[1]} states")
@@ -231,6 +233,30 @@ class WallOssForAction(nn.Module):
         positions, _ = self._rope.get_rope_index(inputs.input_ids, mm_types, inputs.image_grid_thw, None, None,
                                                  inputs.attention_mask)
         return positions
+
+    # ------------------------------------------------------------------ language (Uni-CoT subtask)
+    def generate_tokens(self, inputs: ModelInputs, max_new_tokens: int, stop_ids: set[int]) -> list[int]:
+        """Greedy decoding after the prompt, with a KV cache; stops at a stop token or max_new_tokens."""
+        embeds = self.embed_inputs(inputs)
+        positions = self.rope_positions(inputs)
+        types = torch.zeros_like(inputs.input_ids)
+        cache = DynamicCache(config=self.config.text)
+        hidden = self.model(embeds, positions, attention_bias(types, types, 0, inputs.attention_mask), types, cache)
+        next_position = int(positions.max()) + 1
+        out: list[int] = []
+        for _ in range(max_new_tokens):
+            token = int(self.lm_head(hidden[:, -1].to(self.lm_head.weight.dtype)).argmax(dim=-1)[0])
+            if token in stop_ids:
+                break
+            out.append(token)
+            length = cache.get_seq_length()
+            step_types = torch.zeros(1, 1, dtype=types.dtype, device=types.device)
+            key_types = torch.zeros(1, length + 1, dtype=types.dtype, device=types.device)
+            step_pos = torch.full((3, 1, 1), next_position, dtype=positions.dtype, device=positions.device)
+            hidden = self.model(self.model.embed_tokens(torch.tensor([[token]], device=types.device)), step_pos,
+                                attention_bias(step_types, key_types, length), step_types, cache)
+            next_position += 1
+        return out
 
     # ------------------------------------------------------------------ sampling
     def sample_actions(self, inputs: ModelInputs, noise: torch.Tensor, steps: int, use_prefix_cache: bool = True,

@@ -51,6 +51,14 @@ def prompt(views: list[str], instruction: str, horizon: int) -> str:
             f"<|im_start|>assistant\n{ACTION_TOKEN * horizon}")
 
 
+def language_prompt(views: list[str], instruction: str) -> str:
+    """The reference's subtask (Uni-CoT) prompt: no proprioception, the assistant answers in language."""
+    observation = "".join(f" {v}: <|vision_start|><|image_pad|><|vision_end|>" for v in views)
+    return ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+            f"<|im_start|>user\nObservation:{observation}\nInstruction: {instruction}"
+            "\nPredict the next action in language.\n<|im_end|>\n<|im_start|>assistant\n")
+
+
 def resize_dimensions(height: int, width: int) -> tuple[int, int, int, int]:
     """(intermediate H, W, final H, W): long side to 256, then Qwen's smart_resize."""
     if width > height:
@@ -115,12 +123,29 @@ class WallOssProcessor:
             out.append(resize_image(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)))
         return out
 
-    def __call__(self, obs: Observation) -> ModelInputs:
+    @staticmethod
+    def instruction(obs: Observation) -> str:
         instruction = (obs.instruction or "").strip()
         if not instruction:
             raise ObservationError("instruction: empty; the policy needs a task description")
-        if not instruction.endswith("."):
-            instruction += "."
+        return instruction if instruction.endswith(".") else instruction + "."
+
+    def _tokens(self, text: str, grid: torch.Tensor) -> dict:
+        for thw in grid:
+            text = text.replace("<|image_pad|>", "<|placeholder|>" * int(thw.prod() // self.merge), 1)
+        return self.tokenizer(text.replace("<|placeholder|>", "<|image_pad|>"), return_tensors="pt",
+                              add_special_tokens=False)
+
+    def language_inputs(self, obs: Observation) -> ModelInputs:
+        """Inputs of the subtask prompt (images and instruction; no state, no action tokens)."""
+        vision = self.hf.image_processor(images=self.images(obs), return_tensors="pt")
+        tokens = self._tokens(language_prompt(self.views, self.instruction(obs)), vision["image_grid_thw"])
+        empty = torch.zeros(1, 0, self.max_state_dim)
+        return ModelInputs(tokens["input_ids"], tokens["attention_mask"], vision["pixel_values"],
+                           vision["image_grid_thw"], empty, empty, torch.zeros(1, 0, self.max_action_dim))
+
+    def __call__(self, obs: Observation) -> ModelInputs:
+        instruction = self.instruction(obs)
         state = np.asarray(obs.state, dtype=float)
         if state.shape != (len(self.state_index),):
             raise ObservationError(f"state: {state.shape[0] if state.ndim == 1 else state.shape} values, the "
@@ -136,11 +161,7 @@ class WallOssProcessor:
         images = self.images(obs)
         vision = self.hf.image_processor(images=images, return_tensors="pt")
         grid = vision["image_grid_thw"]
-        text = prompt(self.views, instruction, self.horizon)
-        for thw in grid:
-            text = text.replace("<|image_pad|>", "<|placeholder|>" * int(thw.prod() // self.merge), 1)
-        text = text.replace("<|placeholder|>", "<|image_pad|>")
-        tokens = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        tokens = self._tokens(prompt(self.views, instruction, self.horizon), grid)
         dof = torch.zeros(1, self.horizon, self.max_action_dim)
         dof[:, :, torch.from_numpy(self.action_index)] = 1.0
         return ModelInputs(
