@@ -27,12 +27,27 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks if c.required) else 1
 
 
+def _make_tiny_checkpoint(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wall_oss_ros.tools.make_tiny_checkpoint import write
+
+    print(write(Path(args.out), args.layout, args.contract, args.seed))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wall-oss-ros", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     doctor = sub.add_parser("doctor", help="check ROS, messages, DDS profile and torch on this machine")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.set_defaults(func=_doctor)
+    tiny = sub.add_parser("make-tiny-checkpoint", help="write a tiny random WALL-OSS checkpoint (offline)")
+    tiny.add_argument("out", help="output directory")
+    tiny.add_argument("--layout", choices=["transformers", "lerobot", "upstream"], default="transformers")
+    tiny.add_argument("--contract", default="aloha_bimanual", help="robot contract sizing the statistics")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(func=_make_tiny_checkpoint)
     return parser
 
 
