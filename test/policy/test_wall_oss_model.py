@@ -209,3 +209,21 @@ def test_cli_writes_a_loadable_checkpoint(tmp_path, aloha):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert WallOssBackend(tmp_path / "ckpt", aloha, device="cpu").layout == "upstream"
+
+
+def test_compiled_text_model_gives_the_same_chunk(tiny_checkpoint, aloha, backend):
+    """The torch.compile path (traced by dynamo; the eager backend keeps this fast on a CPU)."""
+    from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend
+
+    compiled = WallOssBackend(tiny_checkpoint, aloha, device="cpu", compile_backend="eager")
+    noise = backend.sample_noise()
+    np.testing.assert_allclose(compiled.infer(observation(), noise=noise).actions,
+                               backend.infer(observation(), noise=noise).actions, atol=1e-6)
+
+
+def test_uniform_routing_equals_masked_routing(backend):
+    experts = backend.model.model.layers[0].moe
+    hidden = torch.randn(1, 7, backend.config.hidden_size)
+    for kind in (0, 1):
+        types = torch.full((1, 7), kind)
+        torch.testing.assert_close(experts(hidden, types, uniform_type=kind), experts(hidden, types))

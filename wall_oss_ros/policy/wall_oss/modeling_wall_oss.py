@@ -96,7 +96,13 @@ class TokenTypeExperts(nn.Module):
             for e in config.experts)
         self.dim_inputs = config.dim_inputs
 
-    def forward(self, hidden: torch.Tensor, token_types: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, token_types: torch.Tensor, uniform_type: int | None = None) -> torch.Tensor:
+        if uniform_type is not None:  # every token routes to one expert: no masks, no host synchronisation
+            width = self.dim_inputs[uniform_type]
+            routed = self.experts[uniform_type](hidden[..., :width]).to(hidden.dtype)
+            if width == hidden.shape[-1]:
+                return routed
+            return torch.nn.functional.pad(routed, (0, hidden.shape[-1] - width))
         out = torch.zeros_like(hidden)
         for index, expert in enumerate(self.experts):
             routed = token_types == index
@@ -122,7 +128,7 @@ class WallOssDecoderLayer(Qwen2_5_VLDecoderLayer):
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
                 past_key_values: DynamicCache | None = None, token_types: torch.Tensor | None = None,
-                **kwargs: object) -> torch.Tensor:
+                uniform_type: int | None = None, **kwargs: object) -> torch.Tensor:
         residual = hidden_states
         h = self.input_layernorm(hidden_states.to(self.input_layernorm.weight.dtype))
         h, _ = self.self_attn(hidden_states=h.to(self.self_attn.q_proj.weight.dtype), attention_mask=attention_mask,
@@ -131,7 +137,7 @@ class WallOssDecoderLayer(Qwen2_5_VLDecoderLayer):
         hidden_states = residual + h.to(residual.dtype)
         residual = hidden_states
         h = self.post_attention_layernorm(hidden_states.to(self.post_attention_layernorm.weight.dtype))
-        h = self.moe(h.to(self.moe.experts[0].down_proj.weight.dtype), token_types)
+        h = self.moe(h.to(self.moe.experts[0].down_proj.weight.dtype), token_types, uniform_type)
         return residual + h.to(residual.dtype)
 
 
@@ -145,12 +151,15 @@ class WallOssTextModel(nn.Module):
         self.rotary_emb = Qwen2_5_VLRotaryEmbedding(config=text)
 
     def forward(self, embeds: torch.Tensor, position_ids: torch.Tensor, attention_bias: torch.Tensor,
-                token_types: torch.Tensor, cache: DynamicCache | None = None) -> torch.Tensor:
+                token_types: torch.Tensor, cache: DynamicCache | None = None,
+                uniform_type: int | None = None) -> torch.Tensor:
+        """uniform_type: the one token type of every token in this pass, when the caller knows it."""
         position_embeddings = self.rotary_emb(embeds, position_ids)
         hidden = embeds
         for layer in self.layers:
             hidden = layer(hidden, attention_mask=attention_bias.to(hidden.dtype),
-                           position_embeddings=position_embeddings, past_key_values=cache, token_types=token_types)
+                           position_embeddings=position_embeddings, past_key_values=cache, token_types=token_types,
+                           uniform_type=uniform_type)
         return self.norm(hidden.to(self.norm.weight.dtype))
 
 
@@ -285,13 +294,13 @@ class WallOssForAction(nn.Module):
             cache = DynamicCache(config=self.config.text)
             prefix_types = token_types[:, :first]
             prefix_bias = attention_bias(prefix_types, prefix_types, 0, inputs.attention_mask[:, :first])
-            self.model(embeds[:, :first], positions[:, :, :first], prefix_bias, prefix_types, cache)
+            self.model(embeds[:, :first], positions[:, :, :first], prefix_bias, prefix_types, cache, uniform_type=0)
             step_types, step_positions = token_types[:, first:], positions[:, :, first:]
             step_bias = attention_bias(step_types, token_types, first, inputs.attention_mask)
 
             def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
                 hidden = self.model(head.embed_actions(x, t, inputs.dof_mask), step_positions, step_bias,
-                                    step_types, cache)
+                                    step_types, cache, uniform_type=ACTION_TOKEN_TYPE)
                 cache.crop(-(cache.get_seq_length() - first))  # negative: tokens to drop (every version)
                 return head.velocity(hidden)
         else:
