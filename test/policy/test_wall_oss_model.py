@@ -227,3 +227,24 @@ def test_uniform_routing_equals_masked_routing(backend):
     for kind in (0, 1):
         types = torch.full((1, 7), kind)
         torch.testing.assert_close(experts(hidden, types, uniform_type=kind), experts(hidden, types))
+
+
+def test_three_cameras_and_relative_end_effectors(tiny_checkpoint):
+    """bimanual_ee: three views in the prompt, 20-D relative EE actions, state carried for composition."""
+    from test.support.robots import contract
+    from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend
+
+    ee = contract("bimanual_ee")
+    backend = WallOssBackend(tiny_checkpoint, ee, device="cpu")
+    rng = np.random.default_rng(0)
+    images = {c.name: rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for c in ee.cameras}
+    state = rng.normal(size=len(backend.processor.state_names)) * 0.1
+    result = backend.infer(Observation(images, state, "fold the towel"))
+    assert result.actions.shape == (32, 20) and result.action_names == ee.action_names
+    assert result.state_names == backend.processor.state_names and np.array_equal(result.state, state)
+    inputs = backend.processor(Observation(images, state, "fold the towel"))
+    assert inputs.image_grid_thw.shape[0] == 3
+    text = backend.processor.tokenizer.decode(inputs.input_ids[0])
+    assert text.index("front view:") < text.index("left wrist view:") < text.index("right wrist view:")
+    with pytest.raises(ObservationError, match="camera 'right_wrist_view' is missing"):
+        backend.infer(Observation({k: v for k, v in images.items() if k != "right_wrist_view"}, state, "fold"))

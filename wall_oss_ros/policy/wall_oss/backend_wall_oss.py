@@ -47,7 +47,8 @@ class WallOssBackend:
     def __init__(self, checkpoint: str | Path, contract: RobotContract, device: str | None = None,
                  dtype: torch.dtype | None = None, denoising_steps: int = 10, use_prefix_cache: bool = True,
                  seed: int = 0, dataset: str | None = None, horizon: int | None = None,
-                 rtc: RtcConfig | None = None, subtask_max_tokens: int = 0, compile_backend: str | None = None) -> None:
+                 rtc: RtcConfig | None = None, subtask_max_tokens: int = 0, compile_backend: str | None = None,
+                 compile_mode: str | None = None) -> None:
         from transformers import AutoProcessor
 
         directory = Path(checkpoint)
@@ -82,8 +83,9 @@ class WallOssBackend:
         self.device = device or default_device()
         self.dtype = cast_for_device(self.model, self.device, dtype)
         self.model.eval()
-        if compile_backend:  # e.g. "inductor" on a GPU; "eager" checks the traced path on a CPU
-            self.model.model.forward = torch.compile(self.model.model.forward, backend=compile_backend, dynamic=True)
+        if compile_backend:  # "inductor" on a GPU (mode "reduce-overhead": CUDA graphs); "eager" traces on a CPU
+            self.model.model.forward = torch.compile(self.model.model.forward, backend=compile_backend,
+                                                     mode=compile_mode, dynamic=True)
         self.processor = WallOssProcessor(hf, contract, self.normalizer, self.horizon, contract.max_state_dim,
                                           contract.max_action_dim)
         self._lock = threading.Lock()
