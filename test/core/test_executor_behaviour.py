@@ -331,3 +331,19 @@ def test_step_cap_below_velocity_limit_is_refused():
     tight = replace(g, limits=tuple(replace(lim, max_step=0.001) for lim in g.limits))
     with pytest.raises(ValueError, match="step cap"):
         Executor(replace(c, groups=(tight, *c.groups[1:])))
+
+
+def test_clock_jumping_back_drops_the_plan_and_accepts_new_chunks():
+    rig = Rig(watchdog=WatchdogConfig(chunk_timeout_s=0.5))
+    rig.now = 100.0
+    rig.chunk(rig.sine(rig.now))
+    rig.tick(20)
+    rig.now = 1.0  # the simulation was reset
+    rig.tick()
+    assert rig.ex.plan.empty and "clock jumped back" in rig.ex.last_fault
+    assert rig.chunk(rig.sine(rig.now)).accepted  # not "out of order" against the old clock
+    rig.tick(5)
+    assert rig.ex.state is ExecutorState.RUNNING
+    rig.tick(80)  # and the chunk timeout counts on the new clock
+    assert rig.ex.status_code is StatusCode.HALT_CHUNK_TIMEOUT
+    check_limits(rig.ex, rig.rec)

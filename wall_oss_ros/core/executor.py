@@ -270,7 +270,12 @@ class Executor:
         if measured is not None:
             self._measured = measured
         if self._last_tick is not None and now < self._last_tick:
-            self.plan.clear()  # the clock jumped backwards: plan times no longer mean anything
+            # The clock jumped backwards (a simulation reset, a replayed bag looping): plan times and the
+            # stamps of earlier chunks no longer mean anything. Start over from the new time.
+            self.plan.clear()
+            self._last_t_obs = self._last_chunk_id = None
+            self.watchdogs.arm(now)
+            self.watchdogs.last_chunk_time = None
             self.last_fault = f"clock jumped back by {self._last_tick - now:.3f} s: plan dropped"
         self._last_tick = now
         m = self._measured
