@@ -72,3 +72,12 @@ def test_importing_a_layer_loads_nothing_forbidden(layer):
     loaded = set(json.loads(out.stdout))
     bad = {m for m in loaded for f in FORBIDDEN[layer] if m == f or m.startswith(f + ".")}
     assert bad == set(), f"importing {layer}/ loads {sorted(bad)}"
+
+
+def test_executor_side_never_loads_torch():
+    """The executor may run on a robot computer without torch: its modules and messages stay torch-free."""
+    script = ("import json, sys\nimport wall_oss_ros.core.executor, wall_oss_ros.ros.conversions\n"
+              "print(json.dumps(sorted(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    loaded = set(json.loads(out.stdout))
+    assert not {m for m in loaded if m.split(".")[0] in ("torch", "transformers", "torchvision")}

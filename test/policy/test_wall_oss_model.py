@@ -10,10 +10,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wall_oss_ros.policy.backend import Observation
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError
 from wall_oss_ros.policy.wall_oss.normalization import SlotStats
 from wall_oss_ros.policy.wall_oss.processor_wall_oss import (
-    Observation,
     ObservationError,
     prompt,
     resize_dimensions,

@@ -1,14 +1,24 @@
-"""The seam between the ROS nodes and a policy: what a backend takes and what it returns."""
+"""The seam between the ROS nodes and a policy: what a backend takes and what it returns.
+
+Value types only (numpy): the executor side imports them without torch.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from wall_oss_ros.core.contract import RobotContract
-from wall_oss_ros.policy.wall_oss.processor_wall_oss import Observation
+
+
+@dataclass(frozen=True)
+class Observation:
+    images: Mapping[str, np.ndarray]  # camera name (contract) → H×W×3 uint8 RGB
+    state: np.ndarray  # the contract's proprioceptive values in robot units, model-slot order
+    instruction: str
 
 
 @dataclass(frozen=True)

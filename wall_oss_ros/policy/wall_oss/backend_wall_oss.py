@@ -11,7 +11,7 @@ import torch
 
 from wall_oss_ros.core.chunk import relative_values
 from wall_oss_ros.core.contract import RobotContract
-from wall_oss_ros.policy.backend import ChunkResult, RtcRequest
+from wall_oss_ros.policy.backend import ChunkResult, Observation, RtcRequest
 from wall_oss_ros.policy.rtc import RtcConfig, RtcGuide, prefix_weights
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError, embedded_stats, load_weights, split_normalizer
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
@@ -21,7 +21,6 @@ from wall_oss_ros.policy.wall_oss.normalization import Normalizer, SlotStats
 from wall_oss_ros.policy.wall_oss.processor_wall_oss import (
     ACTION_TOKEN,
     PROPRI_TOKEN,
-    Observation,
     WallOssProcessor,
 )
 

@@ -10,9 +10,6 @@ Images: long side resized to 256, then Qwen's smart_resize (factor 28, 4·28² �
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torchvision.transforms import InterpolationMode
@@ -20,6 +17,7 @@ from torchvision.transforms import functional as tvf
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from wall_oss_ros.core.contract import GroupKind, RobotContract
+from wall_oss_ros.policy.backend import Observation
 from wall_oss_ros.policy.wall_oss.modeling_wall_oss import ModelInputs
 from wall_oss_ros.policy.wall_oss.normalization import Normalizer
 
@@ -34,13 +32,6 @@ SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_en
 
 class ObservationError(ValueError):
     """An observation the policy cannot use; the message names the field."""
-
-
-@dataclass(frozen=True)
-class Observation:
-    images: Mapping[str, np.ndarray]  # camera name (contract) → H×W×3 uint8 RGB
-    state: np.ndarray  # contract state vector in robot units, model-slot order (see state_layout())
-    instruction: str
 
 
 def prompt(views: list[str], instruction: str, horizon: int) -> str:

@@ -1,0 +1,172 @@
+"""Conversions between ROS messages and the core / policy value types. No control math here."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from wall_oss_ros.core.chunk import Chunk
+from wall_oss_ros.core.contract import GroupKind, OutputKind
+from wall_oss_ros.core.executor_types import ExecutorSnapshot, GroupCommand
+from wall_oss_ros.msg import ActionChunk, ExecutorStatus
+from wall_oss_ros.policy.backend import ChunkResult
+
+try:  # on a robot, ROS's own converter; absent from the pip environment
+    from cv_bridge import CvBridge
+
+    _BRIDGE: CvBridge | None = CvBridge()
+except ImportError:
+    _BRIDGE = None
+
+SUPPORTED_ENCODINGS = ("rgb8", "bgr8", "mono8")
+
+
+class ConversionError(ValueError):
+    """A message that cannot be used; the text says which field and why."""
+
+
+def stamp_to_sec(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def sec_to_stamp(t: float) -> Time:
+    if not math.isfinite(t) or t < 0:
+        raise ConversionError(f"time {t} cannot be a ROS stamp")
+    sec = math.floor(t)
+    return Time(sec=sec, nanosec=min(round((t - sec) * 1e9), 999_999_999))
+
+
+def sec_to_duration(t: float) -> Duration:
+    sec = math.floor(t)
+    return Duration(sec=sec, nanosec=min(round((t - sec) * 1e9), 999_999_999))
+
+
+def image_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
+    """H×W×3 uint8 RGB from a raw or compressed image; unsupported encodings and corrupt data raise."""
+    if isinstance(msg, CompressedImage):
+        import cv2
+
+        data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        if bgr is None:
+            raise ConversionError(f"CompressedImage ({msg.format or 'no format'}): data does not decode")
+        return bgr[:, :, ::-1].copy()
+    if msg.encoding not in SUPPORTED_ENCODINGS:
+        raise ConversionError(f"Image encoding {msg.encoding!r} is not supported ({', '.join(SUPPORTED_ENCODINGS)})")
+    if _BRIDGE is not None:
+        return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8")
+    channels = 1 if msg.encoding == "mono8" else 3
+    if msg.height == 0 or msg.width == 0 or msg.step < msg.width * channels:
+        raise ConversionError(f"Image {msg.width}x{msg.height} with step {msg.step} is inconsistent")
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if data.size < msg.step * msg.height:
+        raise ConversionError(f"Image data has {data.size} bytes, {msg.step * msg.height} expected")
+    rows = data[: msg.step * msg.height].reshape(msg.height, msg.step)[:, : msg.width * channels]
+    pixels = rows.reshape(msg.height, msg.width, channels)
+    if msg.encoding == "mono8":
+        return np.repeat(pixels, 3, axis=2)
+    return pixels[:, :, ::-1].copy() if msg.encoding == "bgr8" else pixels.copy()
+
+
+def joint_positions(msg: JointState) -> dict[str, float]:
+    if len(msg.position) != len(msg.name):
+        raise ConversionError(f"JointState has {len(msg.name)} names but {len(msg.position)} positions")
+    return {name: float(p) for name, p in zip(msg.name, msg.position, strict=True)}
+
+
+def chunk_from_msg(msg: ActionChunk) -> Chunk:
+    h, d = int(msg.horizon), int(msg.dim)
+    if len(msg.action_names) != d or len(msg.values) != h * d:
+        raise ConversionError(f"ActionChunk {msg.chunk_id}: {len(msg.action_names)} names and {len(msg.values)} "
+                              f"values for horizon {h} x dim {d}")
+    if len(msg.state) != len(msg.state_names):
+        raise ConversionError(f"ActionChunk {msg.chunk_id}: {len(msg.state_names)} state names, "
+                              f"{len(msg.state)} values")
+    return Chunk(int(msg.chunk_id), stamp_to_sec(msg.header.stamp), float(msg.dt_s), tuple(msg.action_names),
+                 np.asarray(msg.values, dtype=float).reshape(h, d), tuple(msg.state_names),
+                 np.asarray(msg.state, dtype=float), int(msg.rtc_prefix_steps))
+
+
+def chunk_to_msg(result: ChunkResult, chunk_id: int, t_obs: float, frame_id: str = "",
+                 rtc_source_chunk_id: int = 0) -> ActionChunk:
+    msg = ActionChunk()
+    msg.header.stamp = sec_to_stamp(t_obs)
+    msg.header.frame_id = frame_id
+    msg.chunk_id = chunk_id
+    msg.action_names = list(result.action_names)
+    msg.dt_s = float(result.dt_s)
+    msg.horizon, msg.dim = int(result.actions.shape[0]), int(result.actions.shape[1])
+    msg.values = np.asarray(result.actions, dtype=float).reshape(-1).tolist()
+    msg.state_names = list(result.state_names)
+    msg.state = np.asarray(result.state, dtype=float).tolist()
+    msg.inference_start = sec_to_stamp(result.inference_start_s)
+    msg.inference_end = sec_to_stamp(result.inference_end_s)
+    msg.denoising_steps = int(result.denoising_steps)
+    msg.rtc_prefix_steps = int(result.rtc_prefix_steps)
+    msg.rtc_source_chunk_id = int(rtc_source_chunk_id)
+    msg.subtask = result.subtask
+    return msg
+
+
+def status_to_msg(snap: ExecutorSnapshot, frame_id: str = "") -> ExecutorStatus:
+    msg = ExecutorStatus()
+    msg.header.stamp = sec_to_stamp(max(snap.stamp, 0.0))
+    msg.header.frame_id = frame_id
+    msg.state = int(snap.state)
+    msg.status_code = int(snap.status_code)
+    msg.status_text = snap.status_text
+    msg.has_active_chunk = snap.active_chunk_id is not None
+    msg.active_chunk_id = int(snap.active_chunk_id or 0)
+    msg.remaining_steps = int(snap.remaining_steps)
+    msg.chunk_requested = bool(snap.chunk_requested)
+    msg.committed_names = list(snap.committed_names)
+    msg.committed_dt_s = float(snap.committed_dt_s)
+    msg.committed_start = sec_to_stamp(max(snap.committed_start, 0.0))
+    msg.committed_steps = int(snap.committed_values.shape[0])
+    msg.committed_values = np.asarray(snap.committed_values, dtype=float).reshape(-1).tolist()
+    msg.intervention_kinds = list(snap.interventions)
+    msg.intervention_counts = [int(v) for v in snap.interventions.values()]
+    msg.last_fault = snap.last_fault
+    return msg
+
+
+def command_to_msg(cmd: GroupCommand, output: OutputKind, frame_id: str, stamp: Time,
+                   point_time_s: float) -> JointTrajectory | Float64MultiArray | Twist | TwistStamped | PoseStamped:
+    """One group's command as its controller's message (JTC stream mode: one point, executed now)."""
+    if output is OutputKind.JTC:
+        msg = JointTrajectory()
+        msg.joint_names = list(cmd.names)  # header.stamp left zero: the controller starts it on receipt
+        msg.points = [JointTrajectoryPoint(positions=cmd.positions.tolist(), velocities=cmd.velocities.tolist(),
+                                           accelerations=cmd.accelerations.tolist(),
+                                           time_from_start=sec_to_duration(point_time_s))]
+        return msg
+    if output is OutputKind.FORWARD_POSITION:
+        return Float64MultiArray(data=cmd.positions.tolist())
+    if output in (OutputKind.TWIST, OutputKind.TWIST_STAMPED):
+        twist = Twist()
+        values = dict(zip(cmd.names, cmd.velocities.tolist(), strict=True))
+        twist.linear.x, twist.linear.y, twist.angular.z = values.get("vx", 0.0), values.get("vy", 0.0), \
+            values.get("wz", 0.0)
+        if output is OutputKind.TWIST:
+            return twist
+        stamped = TwistStamped(twist=twist)
+        stamped.header.stamp, stamped.header.frame_id = stamp, frame_id
+        return stamped
+    if cmd.kind is not GroupKind.EE_POSE:
+        raise ConversionError(f"{cmd.group}: a pose output needs an ee_pose group")
+    pose = PoseStamped()
+    pose.header.stamp, pose.header.frame_id = stamp, frame_id
+    p, q = cmd.positions[:3].tolist(), cmd.positions[3:7].tolist()
+    pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = p
+    pose.pose.orientation.x, pose.pose.orientation.y, pose.pose.orientation.z, pose.pose.orientation.w = q
+    return pose
+
+
+OUTPUT_TYPES = {OutputKind.JTC: JointTrajectory, OutputKind.FORWARD_POSITION: Float64MultiArray,
+                OutputKind.TWIST: Twist, OutputKind.TWIST_STAMPED: TwistStamped, OutputKind.POSE_STAMPED: PoseStamped}
