@@ -64,9 +64,11 @@ class RosProcess:
             raise AssertionError(f"{name} did not exit in {timeout_s} s; stderr:\n{self.stderr()}") from exc
 
     def stderr(self) -> str:
+        """What the child wrote to stderr so far (never blocks on a running child)."""
         try:
+            os.set_blocking(self.popen.stderr.fileno(), False)
             return self.popen.stderr.read() or ""
-        except (ValueError, OSError):
+        except (ValueError, OSError, TypeError):
             return ""
 
     def stop(self, timeout_s: float = 5.0) -> None:

@@ -203,6 +203,11 @@ class Executor:
             return ChunkOutcome(True, 0, f"not executed: executor is {self.state.name}")
         return ChunkOutcome(True, used, "")
 
+    def reject_chunk(self, reason: str) -> None:
+        """Count a chunk that could not even be read (malformed message) as rejected."""
+        self._count(Intervention.REJECTED_CHUNK)
+        self.last_fault = reason
+
     def _anchor(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Target (value, rate, rate of change) at now: the running plan's, else the current command's."""
         if not self.plan.empty and now <= self.plan.end_time():

@@ -1,0 +1,59 @@
+"""A stand-in robot: publishes joint states at 100 Hz (tracking what it is commanded) and records commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import rclpy
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from test.support.robots import contract, rest_state
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contract", default="aloha_bimanual")
+    parser.add_argument("--duration-s", type=float, required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    c = contract(args.contract)
+    joints = dict(rest_state(c).joints)
+    rclpy.init()
+    node = rclpy.create_node("fake_robot")
+    pub = node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
+    records: list[dict] = []
+
+    def on_command(group: str, msg: JointTrajectory) -> None:
+        point = msg.points[0]
+        joints.update(zip(msg.joint_names, point.positions, strict=True))  # a perfectly tracking robot
+        records.append({"t": time.time(), "group": group, "positions": list(point.positions),
+                        "velocities": list(point.velocities)})
+
+    for g in c.groups:
+        node.create_subscription(JointTrajectory, g.output.topic, lambda m, name=g.name: on_command(name, m), 10)
+
+    def publish_state() -> None:
+        msg = JointState()
+        msg.header.stamp = node.get_clock().now().to_msg()
+        msg.name, msg.position = list(joints), list(joints.values())
+        pub.publish(msg)
+
+    node.create_timer(0.01, publish_state)
+    print(json.dumps({"ready": True}), flush=True)
+    end = time.monotonic() + args.duration_s
+    while time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=0.01)
+    with open(args.out, "w") as f:
+        json.dump(records, f)
+    print(json.dumps({"records": len(records)}), flush=True)
+    node.destroy_node()
+    rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

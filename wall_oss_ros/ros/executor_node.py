@@ -1,0 +1,253 @@
+"""executor_node: receding-horizon execution of action chunks with the safety pipeline, on a control timer.
+
+Lifecycle: configure loads the contract and builds the executor; activate starts the control timer (and
+the executor when `autostart`); deactivate halts smoothly, then holds. Commands go to each group's
+controller topic (JointTrajectory in stream mode, Float64MultiArray, Twist(Stamped), PoseStamped) unless
+`dry_run`. All control logic lives in wall_oss_ros.core.executor.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+from std_srvs.srv import SetBool, Trigger
+
+from wall_oss_ros.core.chunk import IntakeLimits
+from wall_oss_ros.core.contract import GroupKind, RobotContract, load_contract
+from wall_oss_ros.core.executor import Executor
+from wall_oss_ros.core.executor_types import ExecutorConfig, MeasuredState
+from wall_oss_ros.core.plan import MergeStrategy, PlanConfig
+from wall_oss_ros.core.resources import config_path
+from wall_oss_ros.core.safety.status import ExecutorState, StatusCode
+from wall_oss_ros.core.safety.watchdog import WatchdogConfig
+from wall_oss_ros.msg import ActionChunk, ExecutorStatus
+from wall_oss_ros.ros.conversions import (
+    OUTPUT_TYPES,
+    ConversionError,
+    chunk_from_msg,
+    command_to_msg,
+    joint_positions,
+    stamp_to_sec,
+    status_to_msg,
+)
+from wall_oss_ros.ros.parameters import Param, declare
+
+PARAMS = (
+    Param("contract", "aloha_bimanual", "robot contract: a name under config/robots/ or a YAML path"),
+    Param("control_hz", 100.0, "control timer rate [Hz]; one tick advances the command by 1/control_hz"),
+    Param("status_hz", 20.0, "rate of ~/status and /diagnostics [Hz]"),
+    Param("chunk_topic", "/policy_node/action_chunk", "ActionChunk topic to execute"),
+    Param("merge_strategy", "crossfade", "replace | crossfade | ensemble | rtc"),
+    Param("crossfade_steps", 4, "crossfade window [steps]"),
+    Param("ensemble_decay", 0.01, "ACT temporal-ensembling decay m (weights exp(-m·i))"),
+    Param("execute_fraction", 0.8, "receding horizon: share of each chunk that may run"),
+    Param("request_threshold_steps", 8, "chunk_requested when fewer planned steps remain [steps]"),
+    Param("lookahead_s", 0.0, "drop chunk steps due before now + lookahead [s] (controller delay)"),
+    Param("chunk_timeout_s", 1.0, "halt when no chunk was accepted for this long [s]"),
+    Param("max_observation_age_s", 0.5, "halt when the measured state is older than this [s]"),
+    Param("tracking_grace_s", 0.2, "tracking error must persist this long before a fault [s]"),
+    Param("max_chunk_age_s", 1.0, "reject chunks whose observation is older than this at arrival [s]"),
+    Param("max_future_s", 0.05, "reject chunks stamped later than now by more than this [s] (clock offset)"),
+    Param("dry_run", False, "compute and publish status only; never command the controllers"),
+    Param("autostart", False, "start executing chunks on activation (otherwise call ~/start)"),
+    Param("frame_id", "base_link", "frame of stamped outputs"),
+)
+
+
+def resolve_contract(ref: str) -> RobotContract:
+    path = Path(ref)
+    return load_contract(path if path.suffix in (".yaml", ".yml") else config_path("robots", f"{ref}.yaml"))
+
+
+class ExecutorNode(LifecycleNode):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("executor_node", **kwargs)
+        self.p = declare(self, PARAMS)
+        self.core: Executor | None = None  # the control core (rclpy reserves `executor`)
+        self._timer = self._status_timer = None
+        self._joints: dict[str, float] = {}
+        self._joint_stamps: dict[str, float] = {}
+        self._poses: dict[str, tuple] = {}
+        self._pose_stamps: dict[str, float] = {}
+        self._halting_on_deactivate = False
+
+    # ---------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.p = declare(self, PARAMS)
+        try:
+            self.contract = resolve_contract(self.p["contract"])
+            config = ExecutorConfig(
+                control_hz=float(self.p["control_hz"]),
+                plan=PlanConfig(MergeStrategy(self.p["merge_strategy"]), int(self.p["crossfade_steps"]),
+                                float(self.p["ensemble_decay"]), float(self.p["execute_fraction"]),
+                                float(self.p["lookahead_s"]), int(self.p["request_threshold_steps"])),
+                intake=IntakeLimits(float(self.p["max_chunk_age_s"]), float(self.p["max_future_s"])),
+                watchdog=WatchdogConfig(float(self.p["chunk_timeout_s"]), float(self.p["max_observation_age_s"]),
+                                        float(self.p["tracking_grace_s"])))
+            self.core = Executor(self.contract, config)
+        except (ValueError, OSError) as exc:
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self._outputs = {g.name: (g, self.create_publisher(OUTPUT_TYPES[g.output.kind], g.output.topic, 1))
+                         for g in self.contract.groups}
+        self._status_pub = self.create_publisher(ExecutorStatus, "~/status", reliable)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
+        self._subs = [self.create_subscription(ActionChunk, self.p["chunk_topic"], self._on_chunk, reliable),
+                      self.create_subscription(Bool, "/estop", self._on_estop, reliable)]
+        self._subs += [self.create_subscription(JointState, t, self._on_joint_state, qos_profile_sensor_data)
+                       for t in self.contract.joint_state_topics]
+        for g in self.contract.groups:
+            if g.kind is GroupKind.EE_POSE:
+                self._subs.append(self.create_subscription(
+                    PoseStamped, g.state_topic, lambda m, name=g.name: self._on_pose(name, m), qos_profile_sensor_data))
+        self._services = [self.create_service(Trigger, "~/start", self._srv_start),
+                          self.create_service(SetBool, "~/pause", self._srv_pause),
+                          self.create_service(Trigger, "~/reset_estop", self._srv_reset_estop)]
+        self.get_logger().info(f"configured: contract {self.contract.name}, {config.control_hz} Hz, "
+                               f"{'dry run' if self.p['dry_run'] else 'commanding controllers'}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._halting_on_deactivate = False
+        self._timer = self.create_timer(1.0 / float(self.p["control_hz"]), self._tick)
+        self._status_timer = self.create_timer(1.0 / float(self.p["status_hz"]), self._publish_status)
+        if self.p["autostart"]:
+            _, text = self.core.start(self.now())
+            self.get_logger().info(f"autostart: {text}")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        # Halt smoothly: the control timer keeps running until the command has stopped, then holds.
+        self.core.pause(True, self.now())
+        self._halting_on_deactivate = True
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for timer in (self._timer, self._status_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self._timer = self._status_timer = None
+        return TransitionCallbackReturn.SUCCESS
+
+    # ---------------------------------------------------------------- inputs
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            positions = joint_positions(msg)
+        except ConversionError as exc:
+            self.get_logger().error(str(exc), throttle_duration_sec=1.0)
+            return
+        stamp = stamp_to_sec(msg.header.stamp) or self.now()
+        self._joints.update(positions)
+        self._joint_stamps.update(dict.fromkeys(positions, stamp))
+
+    def _on_pose(self, group: str, msg: PoseStamped) -> None:
+        p, q = msg.pose.position, msg.pose.orientation
+        self._poses[group] = ((p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
+        self._pose_stamps[group] = stamp_to_sec(msg.header.stamp) or self.now()
+
+    def _measured(self) -> MeasuredState | None:
+        needed = [j for g in self.contract.groups if g.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER)
+                  for j in g.axes]
+        stamps = [self._joint_stamps[j] for j in needed if j in self._joint_stamps]
+        stamps += list(self._pose_stamps.values())
+        if not stamps:
+            return None
+        return MeasuredState(min(stamps), dict(self._joints), dict(self._poses))
+
+    def _on_chunk(self, msg: ActionChunk) -> None:
+        try:
+            chunk = chunk_from_msg(msg)
+        except ConversionError as exc:
+            self.core.reject_chunk(str(exc))
+            self.get_logger().error(str(exc), throttle_duration_sec=1.0)
+            return
+        outcome = self.core.on_chunk(chunk, self.now())
+        if not outcome.accepted:
+            self.get_logger().warning(outcome.reason, throttle_duration_sec=1.0)
+
+    def _on_estop(self, msg: Bool) -> None:
+        if msg.data:
+            self.core.estop()
+            self.get_logger().error("e-stop")
+
+    # ---------------------------------------------------------------- services
+    def _srv_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self.core.start(self.now())
+        return response
+
+    def _srv_pause(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        response.success, response.message = self.core.pause(bool(request.data), self.now())
+        return response
+
+    def _srv_reset_estop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self.core.reset_estop()
+        return response
+
+    # ---------------------------------------------------------------- control
+    def _tick(self) -> None:
+        now = self.now()
+        commands = self.core.tick(now, self._measured())
+        if commands is None or self.p["dry_run"]:
+            return
+        if self._halting_on_deactivate and self.core.limiter.stopped():
+            return  # halted after deactivation: the controllers hold the last command
+        stamp = self.get_clock().now().to_msg()
+        period = 1.0 / float(self.p["control_hz"])
+        for cmd in commands:
+            group, pub = self._outputs[cmd.group]
+            pub.publish(command_to_msg(cmd, group.output.kind, group.output.frame_id or self.p["frame_id"], stamp,
+                                       period))
+
+    def _publish_status(self) -> None:
+        snap = self.core.status(self.now())
+        self._status_pub.publish(status_to_msg(snap, self.p["frame_id"]))
+        diag = DiagnosticArray()
+        diag.header.stamp = self.get_clock().now().to_msg()
+        level = DiagnosticStatus.OK
+        if snap.state in (ExecutorState.ESTOP, ExecutorState.FAULT) or snap.status_code.is_halt:
+            level = DiagnosticStatus.ERROR
+        elif snap.status_code not in (StatusCode.NO_WARNING, StatusCode.PAUSED):
+            level = DiagnosticStatus.WARN
+        values = [KeyValue(key="state", value=snap.state.name), KeyValue(key="status", value=snap.status_text),
+                  KeyValue(key="remaining_steps", value=str(snap.remaining_steps)),
+                  KeyValue(key="last_fault", value=snap.last_fault)]
+        values += [KeyValue(key=f"interventions/{k}", value=str(v)) for k, v in snap.interventions.items()]
+        diag.status = [DiagnosticStatus(level=level, name="wall_oss_ros: executor", hardware_id=self.contract.name,
+                                        message=snap.status_text, values=values)]
+        self._diag_pub.publish(diag)
+
+
+def main(args: list[str] | None = None) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = ExecutorNode()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        if "--activate" in (args if args is not None else sys.argv):  # without a lifecycle manager
+            node.trigger_configure()
+            node.trigger_activate()
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
