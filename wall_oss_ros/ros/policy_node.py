@@ -1,0 +1,238 @@
+"""policy_node: synchronised observations → WALL-OSS on the GPU (worker thread) → ActionChunk stamped t_obs.
+
+Lifecycle: configure loads the checkpoint and warms it up; activate starts the worker. Callbacks only
+store messages; the worker takes the newest synchronised observation (superseded ones are dropped),
+runs one inference at a time and publishes ~/action_chunk (header.stamp = t_obs, the newest camera stamp),
+~/subtask and inference timing in /diagnostics. Trigger modes: `continuous` (next inference as soon as
+one ends) or `on_demand` (when the executor's status says it wants a chunk).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import String
+
+from wall_oss_ros.core.contract import CameraTransport, GroupKind
+from wall_oss_ros.core.observation import ObservationAssembler
+from wall_oss_ros.msg import ActionChunk, ExecutorStatus
+from wall_oss_ros.policy.backend import Observation, RtcRequest
+from wall_oss_ros.ros.conversions import (
+    ConversionError,
+    chunk_to_msg,
+    image_to_rgb,
+    joint_positions,
+    stamp_to_sec,
+)
+from wall_oss_ros.ros.executor_node import resolve_contract
+from wall_oss_ros.ros.parameters import Param, declare
+
+PARAMS = (
+    Param("contract", "aloha_bimanual", "robot contract: a name under config/robots/ or a YAML path"),
+    Param("checkpoint", "", "WALL-OSS checkpoint directory (transformers, lerobot or upstream layout)"),
+    Param("device", "", "torch device; empty: cuda when available, else cpu"),
+    Param("denoising_steps", 10, "flow-matching Euler steps per chunk"),
+    Param("seed", 0, "noise seed (same seed, same observation: same chunk)"),
+    Param("dataset", "", "statistics to use when the checkpoint holds several datasets; empty: the only one"),
+    Param("instruction", "", "default task instruction until /instruction says otherwise"),
+    Param("trigger_mode", "continuous", "continuous | on_demand (when ExecutorStatus.chunk_requested)"),
+    Param("rtc", False, "real-time chunking: inpaint the executor's committed steps"),
+    Param("sync_tolerance_s", 0.05, "cameras and joint states must lie this close to t_obs [s]"),
+    Param("max_observation_age_s", 0.5, "skip observations older than this when inference starts [s]"),
+    Param("subtask_max_tokens", 0, "Uni-CoT subtask tokens to generate per chunk (0: off)"),
+    Param("status_topic", "/executor_node/status", "ExecutorStatus topic (on_demand trigger and RTC)"),
+    Param("frame_id", "base_link", "frame_id of published chunks"),
+)
+
+
+class PolicyNode(LifecycleNode):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("policy_node", **kwargs)
+        self.p = declare(self, PARAMS)
+        self.backend = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._running = False
+        self._worker: threading.Thread | None = None
+        self._status: ExecutorStatus | None = None
+        self._chunk_id = 0
+        self._latency_s = 0.0
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ---------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.p = declare(self, PARAMS)
+        try:
+            from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend
+
+            self.contract = resolve_contract(self.p["contract"])
+            self.backend = WallOssBackend(self.p["checkpoint"], self.contract, device=self.p["device"] or None,
+                                          denoising_steps=int(self.p["denoising_steps"]), seed=int(self.p["seed"]),
+                                          dataset=self.p["dataset"] or None,
+                                          subtask_max_tokens=int(self.p["subtask_max_tokens"]))
+            self.backend.warmup()
+        except Exception as exc:  # any load failure must leave the node unconfigured, with the reason
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.instruction = self.p["instruction"]
+        self.assembler = ObservationAssembler(self.contract, float(self.p["sync_tolerance_s"]),
+                                              float(self.p["max_observation_age_s"]))
+        reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self._chunk_pub = self.create_publisher(ActionChunk, "~/action_chunk", reliable)
+        self._subtask_pub = self.create_publisher(String, "~/subtask", reliable)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
+        for cam in self.contract.cameras:
+            kind = CompressedImage if cam.transport is CameraTransport.COMPRESSED else Image
+            self.create_subscription(kind, cam.topic, lambda m, name=cam.name: self._on_frame(name, m),
+                                     qos_profile_sensor_data)
+        for topic in self.contract.joint_state_topics:
+            self.create_subscription(JointState, topic, self._on_joints, qos_profile_sensor_data)
+        for g in self.contract.groups:
+            if g.kind is GroupKind.EE_POSE:
+                self.create_subscription(PoseStamped, g.state_topic, lambda m, n=g.name: self._on_pose(n, m),
+                                         qos_profile_sensor_data)
+        self.create_subscription(String, "/instruction", self._on_instruction, reliable)
+        self.create_subscription(ExecutorStatus, self.p["status_topic"], self._on_status, reliable)
+        self.get_logger().info(f"configured: {self.backend.layout} checkpoint on {self.backend.device}, "
+                               f"horizon {self.backend.horizon}, contract {self.contract.name}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="policy_worker", daemon=True)
+        self._worker.start()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._running = False
+        self._wake.set()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+        return super().on_deactivate(state)
+
+    # ---------------------------------------------------------------- callbacks (store only)
+    def _on_frame(self, camera: str, msg: Image | CompressedImage) -> None:
+        with self._lock:
+            self.assembler.add_frame(camera, stamp_to_sec(msg.header.stamp), msg)
+        self._wake.set()
+
+    def _on_joints(self, msg: JointState) -> None:
+        try:
+            positions = joint_positions(msg)
+        except ConversionError as exc:
+            self.get_logger().error(str(exc), throttle_duration_sec=1.0)
+            return
+        with self._lock:
+            self.assembler.add_joints(stamp_to_sec(msg.header.stamp), positions)
+
+    def _on_pose(self, group: str, msg: PoseStamped) -> None:
+        p, q = msg.pose.position, msg.pose.orientation
+        with self._lock:
+            self.assembler.add_pose(group, (p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
+
+    def _on_instruction(self, msg: String) -> None:
+        self.instruction = msg.data
+
+    def _on_status(self, msg: ExecutorStatus) -> None:
+        self._status = msg
+        if msg.chunk_requested:
+            self._wake.set()
+
+    # ---------------------------------------------------------------- worker
+    def _wanted(self) -> bool:
+        if self.p["trigger_mode"] != "on_demand":
+            return True
+        return self._status is None or bool(self._status.chunk_requested)
+
+    def _work(self) -> None:
+        while self._running:
+            self._wake.wait(timeout=0.05)
+            self._wake.clear()
+            if not self._running or not self._wanted():
+                continue
+            with self._lock:
+                snapshot, reason = self.assembler.snapshot(self.now())
+            if snapshot is None:
+                self.get_logger().debug(reason, throttle_duration_sec=2.0)
+                continue
+            try:
+                self._infer(snapshot)
+            except Exception as exc:  # a bad observation must not kill the worker
+                self.get_logger().error(f"inference failed: {exc}", throttle_duration_sec=1.0)
+                self._diagnose(DiagnosticStatus.ERROR, f"inference failed: {exc}", {})
+
+    def _rtc_request(self, t_obs: float) -> RtcRequest | None:
+        status = self._status
+        if not self.p["rtc"] or status is None or status.committed_steps == 0:
+            return None
+        dim = len(status.committed_names)
+        committed = np.asarray(status.committed_values, dtype=float).reshape(status.committed_steps, dim)
+        order = [list(status.committed_names).index(n) for n in self.contract.action_names]
+        committed_t = stamp_to_sec(status.committed_start) + status.committed_dt_s * np.arange(len(committed))
+        steps_t = t_obs + self.contract.dt_s * np.arange(self.backend.horizon)
+        inside = steps_t <= committed_t[-1]
+        if not inside.any():
+            return None
+        values = np.stack([np.interp(steps_t[inside], committed_t, committed[:, j]) for j in order], axis=1)
+        delay = math.ceil(max(self._latency_s, 0.0) / self.contract.dt_s)
+        return RtcRequest(values, delay)
+
+    def _infer(self, snapshot: object) -> None:
+        images = {name: image_to_rgb(frame) for name, frame in snapshot.frames.items()}
+        observation = Observation(images, snapshot.state, self.instruction)
+        result = self.backend.infer(observation, rtc=self._rtc_request(snapshot.t_obs))
+        self._latency_s = 0.8 * self._latency_s + 0.2 * max(0.0, self.now() - snapshot.t_obs)
+        msg = chunk_to_msg(result, self._chunk_id, snapshot.t_obs, self.p["frame_id"],
+                           int(self._status.active_chunk_id) if self._status is not None else 0)
+        self._chunk_id += 1
+        self._chunk_pub.publish(msg)
+        if result.subtask:
+            self._subtask_pub.publish(String(data=result.subtask))
+        self._diagnose(DiagnosticStatus.OK, "chunk published", {
+            "inference_s": f"{result.inference_end_s - result.inference_start_s:.4f}",
+            "observation_to_chunk_s": f"{self._latency_s:.4f}", "chunk_id": str(msg.chunk_id)})
+
+    def _diagnose(self, level: int, message: str, values: dict[str, str]) -> None:
+        diag = DiagnosticArray()
+        diag.header.stamp = self.get_clock().now().to_msg()
+        diag.status = [DiagnosticStatus(level=level, name="wall_oss_ros: policy", message=message,
+                                        hardware_id=self.contract.name,
+                                        values=[KeyValue(key=k, value=v) for k, v in values.items()])]
+        self._diag_pub.publish(diag)
+
+
+def main(args: list[str] | None = None) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    argv = args if args is not None else sys.argv
+    rclpy.init(args=argv)
+    node = PolicyNode()
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        if "--activate" in argv:  # without a lifecycle manager
+            node.trigger_configure()
+            node.trigger_activate()
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node._running = False
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
