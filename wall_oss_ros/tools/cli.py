@@ -36,6 +36,18 @@ def _make_tiny_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bringup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wall_oss_ros.tools.bringup import BringupError, run
+
+    try:
+        return run(Path(args.graph))
+    except BringupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wall-oss-ros", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--contract", default="aloha_bimanual", help="robot contract sizing the statistics")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=_make_tiny_checkpoint)
+    bringup = sub.add_parser("bringup", help="start a graph's nodes as separate processes from one YAML file")
+    bringup.add_argument("graph", help="graph YAML (nodes: executable + parameters)")
+    bringup.set_defaults(func=_bringup)
     return parser
 
 
