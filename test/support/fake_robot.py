@@ -19,6 +19,7 @@ def main() -> int:
     parser.add_argument("--contract", default="aloha_bimanual")
     parser.add_argument("--duration-s", type=float, required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--camera", action="store_true", help="also publish the contract's cameras at 30 Hz")
     args = parser.parse_args()
     c = contract(args.contract)
     joints = dict(rest_state(c).joints)
@@ -43,15 +44,33 @@ def main() -> int:
         pub.publish(msg)
 
     node.create_timer(0.01, publish_state)
+    if args.camera:
+        import numpy as np
+        from sensor_msgs.msg import Image
+
+        pixels = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8).tobytes()
+        cameras = [node.create_publisher(Image, cam.topic, qos_profile_sensor_data) for cam in c.cameras]
+
+        def publish_frames() -> None:
+            stamp = node.get_clock().now().to_msg()
+            for pub_cam in cameras:
+                frame = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=pixels)
+                frame.header.stamp = stamp
+                pub_cam.publish(frame)
+
+        node.create_timer(1 / 30, publish_frames)
     print(json.dumps({"ready": True}), flush=True)
     end = time.monotonic() + args.duration_s
-    while time.monotonic() < end:
-        rclpy.spin_once(node, timeout_sec=0.01)
+    try:
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.01)
+    except KeyboardInterrupt:  # stopped early: still hand over what was recorded
+        pass
     with open(args.out, "w") as f:
         json.dump(records, f)
     print(json.dumps({"records": len(records)}), flush=True)
     node.destroy_node()
-    rclpy.shutdown()
+    rclpy.try_shutdown()
     return 0
 
 

@@ -1,0 +1,77 @@
+"""The whole graph in separate processes; killing the policy halts the robot smoothly with an ERROR."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from test.support.robots import contract
+from test.support.ros_process import RosProcess
+from test.support.spin import spin_until
+from wall_oss_ros.msg import ExecutorStatus
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+def test_killed_policy_makes_the_executor_halt_and_report_error(ros_node, domain_id, tmp_path):
+    from wall_oss_ros.tools.make_tiny_checkpoint import write
+
+    c = contract("aloha_bimanual")
+    ckpt = write(tmp_path / "ckpt", "transformers", "aloha_bimanual", 0)
+    out = tmp_path / "commands.json"
+    robot = RosProcess("fake_robot.py", "--camera", "--duration-s", "25", "--out", str(out), domain_id=domain_id)
+    policy = RosProcess("../../wall_oss_ros/ros/policy_node.py", "--activate", "--ros-args", "-p",
+                        f"checkpoint:={ckpt}", "-p", "instruction:=insert the peg", "-p", "device:=cpu",
+                        domain_id=domain_id)
+    executor = RosProcess("../../wall_oss_ros/ros/executor_node.py", "--activate", "--ros-args", "-p",
+                          "autostart:=true", "-p", "chunk_timeout_s:=1.0", "-p", "max_chunk_age_s:=2.0",
+                          domain_id=domain_id)
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    statuses: list[ExecutorStatus] = []
+    errors: list[float] = []
+    ros_node.create_subscription(ExecutorStatus, "/executor_node/status", statuses.append, reliable)
+
+    def on_diag(msg: DiagnosticArray) -> None:
+        for s in msg.status:
+            if s.name.endswith("executor") and s.level == DiagnosticStatus.ERROR:
+                errors.append(time.time())
+
+    ros_node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, reliable)
+    try:
+        robot.read_json_line(timeout_s=30)
+        running = spin_until(ros_node, lambda: bool(statuses) and statuses[-1].state == ExecutorStatus.STATE_RUNNING
+                             and statuses[-1].has_active_chunk, 60)
+        assert running, (f"graph never ran: policy stderr\n{policy.stderr()[-1500:]}\n"
+                         f"executor stderr\n{executor.stderr()[-1500:]}")
+        spin_until(ros_node, lambda: False, 2.0)
+        killed_at = time.time()
+        policy.popen.send_signal(signal.SIGKILL)
+        halted = spin_until(ros_node, lambda: statuses[-1].status_code == ExecutorStatus.STATUS_HALT_CHUNK_TIMEOUT, 5)
+        halt_seen = time.time()
+        assert halted, f"no halt: {statuses[-1]}"
+        assert halt_seen - killed_at < 1.0 + 1.0  # chunk_timeout_s + one status period + transport
+        spin_until(ros_node, lambda: statuses[-1].state == ExecutorStatus.STATE_HOLDING, 5)
+        assert any(t > killed_at for t in errors), "no ERROR diagnostic after the policy died"
+        spin_until(ros_node, lambda: False, 1.0)
+    finally:
+        for p in (executor, policy, robot):
+            p.stop()
+    assert out.exists(), f"the robot recorded nothing: {robot.stderr()[-1000:]}"
+    records = [r for r in json.loads(out.read_text()) if r["group"] == "left_arm"]
+    times = np.array([r["t"] for r in records])
+    velocities = np.array([r["velocities"] for r in records])
+    positions = np.array([r["positions"] for r in records])
+    arm = c.group("left_arm")
+    lo, hi = np.array([x.position_min for x in arm.limits]), np.array([x.position_max for x in arm.limits])
+    assert np.all(positions >= lo) and np.all(positions <= hi)
+    late = times > halt_seen + 0.6
+    if late.any():
+        assert np.abs(velocities[late]).max() == 0.0  # stopped, holding
+    dv = np.abs(np.diff(velocities, axis=0)).max()
+    assert dv <= 15.0 * 0.011 + 1e-6  # no velocity jump beyond one tick of max acceleration (15 rad/s²)
