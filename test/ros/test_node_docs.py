@@ -1,0 +1,13 @@
+"""The nodes' parameter tables in docs/reference/nodes.md are the ones the code declares."""
+
+from __future__ import annotations
+
+from test.support.ros_process import REPO_ROOT
+from wall_oss_ros.ros import executor_node, policy_node
+from wall_oss_ros.ros.parameters import markdown_table
+
+
+def test_parameter_tables_match_the_declarations():
+    doc = (REPO_ROOT / "docs" / "reference" / "nodes.md").read_text()
+    for module in (executor_node, policy_node):
+        assert markdown_table(module.PARAMS) in doc, f"{module.__name__}: regenerate docs/reference/nodes.md"
