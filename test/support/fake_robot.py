@@ -27,6 +27,7 @@ def main() -> int:
     node = rclpy.create_node("fake_robot")
     pub = node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
     records: list[dict] = []
+    frames = 0
 
     def on_command(group: str, msg: JointTrajectory) -> None:
         point = msg.points[0]
@@ -52,6 +53,10 @@ def main() -> int:
         cameras = [node.create_publisher(Image, cam.topic, qos_profile_sensor_data) for cam in c.cameras]
 
         def publish_frames() -> None:
+            nonlocal frames
+            if any(p.get_subscription_count() == 0 for p in cameras):
+                return  # discovery has not matched a reader yet: a frame now would count as lost
+            frames += 1
             stamp = node.get_clock().now().to_msg()
             for pub_cam in cameras:
                 frame = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=pixels)
@@ -68,7 +73,7 @@ def main() -> int:
         pass
     with open(args.out, "w") as f:
         json.dump(records, f)
-    print(json.dumps({"records": len(records)}), flush=True)
+    print(json.dumps({"records": len(records), "frames": frames}), flush=True)
     node.destroy_node()
     rclpy.try_shutdown()
     return 0

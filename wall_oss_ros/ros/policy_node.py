@@ -35,6 +35,10 @@ from wall_oss_ros.ros.conversions import (
 from wall_oss_ros.ros.executor_node import resolve_contract
 from wall_oss_ros.ros.parameters import Param, declare
 
+# Best effort like every camera driver, but a second of frames deep: while the worker holds the
+# interpreter for an inference, frames queue here instead of being overwritten.
+CAMERA_QOS = QoSProfile(depth=30, reliability=ReliabilityPolicy.BEST_EFFORT)
+
 PARAMS = (
     Param("contract", "aloha_bimanual", "robot contract: a name under config/robots/ or a YAML path"),
     Param("checkpoint", "", "WALL-OSS checkpoint directory (transformers, lerobot or upstream layout)"),
@@ -65,6 +69,8 @@ class PolicyNode(LifecycleNode):
         self._status: ExecutorStatus | None = None
         self._chunk_id = 0
         self._latency_s = 0.0
+        self._frames_received: dict[str, int] = {}
+        self._waiting_for = "not configured"
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -94,7 +100,7 @@ class PolicyNode(LifecycleNode):
         for cam in self.contract.cameras:
             kind = CompressedImage if cam.transport is CameraTransport.COMPRESSED else Image
             self.create_subscription(kind, cam.topic, lambda m, name=cam.name: self._on_frame(name, m),
-                                     qos_profile_sensor_data)
+                                     CAMERA_QOS)
         for topic in self.contract.joint_state_topics:
             self.create_subscription(JointState, topic, self._on_joints, qos_profile_sensor_data)
         for g in self.contract.groups:
@@ -103,6 +109,8 @@ class PolicyNode(LifecycleNode):
                                          qos_profile_sensor_data)
         self.create_subscription(String, "/instruction", self._on_instruction, reliable)
         self.create_subscription(ExecutorStatus, self.p["status_topic"], self._on_status, reliable)
+        self._frames_received = {cam.name: 0 for cam in self.contract.cameras}
+        self.create_timer(1.0, self._observation_diagnostics)
         self.get_logger().info(f"configured: {self.backend.layout} checkpoint on {self.backend.device}, "
                                f"horizon {self.backend.horizon}, contract {self.contract.name}")
         return TransitionCallbackReturn.SUCCESS
@@ -122,6 +130,7 @@ class PolicyNode(LifecycleNode):
 
     # ---------------------------------------------------------------- callbacks (store only)
     def _on_frame(self, camera: str, msg: Image | CompressedImage) -> None:
+        self._frames_received[camera] += 1
         with self._lock:
             self.assembler.add_frame(camera, stamp_to_sec(msg.header.stamp), msg)
         self._wake.set()
@@ -162,6 +171,7 @@ class PolicyNode(LifecycleNode):
                 continue
             with self._lock:
                 snapshot, reason = self.assembler.snapshot(self.now())
+            self._waiting_for = reason
             if snapshot is None:
                 self.get_logger().debug(reason, throttle_duration_sec=2.0)
                 continue
@@ -202,10 +212,17 @@ class PolicyNode(LifecycleNode):
             "inference_s": f"{result.inference_end_s - result.inference_start_s:.4f}",
             "observation_to_chunk_s": f"{self._latency_s:.4f}", "chunk_id": str(msg.chunk_id)})
 
-    def _diagnose(self, level: int, message: str, values: dict[str, str]) -> None:
+    def _observation_diagnostics(self) -> None:
+        """Frames received per camera and what the worker waits for (stale or unsynchronised data)."""
+        values = {f"frames_received/{name}": str(n) for name, n in self._frames_received.items()}
+        waiting = self._waiting_for
+        level = DiagnosticStatus.WARN if waiting and waiting != "no new observation" else DiagnosticStatus.OK
+        self._diagnose(level, waiting or "observations flowing", values, name="wall_oss_ros: observation")
+
+    def _diagnose(self, level: int, message: str, values: dict[str, str], name: str = "wall_oss_ros: policy") -> None:
         diag = DiagnosticArray()
         diag.header.stamp = self.get_clock().now().to_msg()
-        diag.status = [DiagnosticStatus(level=level, name="wall_oss_ros: policy", message=message,
+        diag.status = [DiagnosticStatus(level=level, name=name, message=message,
                                         hardware_id=self.contract.name,
                                         values=[KeyValue(key=k, value=v) for k, v in values.items()])]
         self._diag_pub.publish(diag)
