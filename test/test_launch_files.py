@@ -36,7 +36,15 @@ def test_launch_description_loads(path):
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
-def test_everything_a_launch_file_references_exists(path):
+def test_each_launch_file_names_a_shipped_contract(path):
+    calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call) and
+             getattr(n.func, "id", "") == "robot_launch_description"]
+    assert len(calls) == 1, f"{path.name} builds its description with robot_launch_description()"
+    assert (REPO_ROOT / "config" / "robots" / f"{calls[0].args[0].value}.yaml").is_file()
+
+
+def test_everything_the_launch_description_references_exists():
+    path = REPO_ROOT / "wall_oss_ros" / "ros" / "launch_graph.py"
     tree = ast.parse(path.read_text())
     arguments = next(n for n in ast.walk(tree) if isinstance(n, ast.Assign) and
                      getattr(n.targets[0], "id", "") == "ARGUMENTS")
@@ -50,18 +58,18 @@ def test_everything_a_launch_file_references_exists(path):
         if executable in EXTERNAL:
             continue
         assert kw["package"].value == "wall_oss_ros"
-        assert executable in declared_executables(), f"{path.name}: {executable} is not installed"
+        assert executable in declared_executables(), f"{executable} is not installed"
         for d in ast.walk(kw["parameters"]):
             if isinstance(d, ast.Dict):
                 for key in d.keys:
                     if isinstance(key, ast.Constant):
                         assert key.value in NODE_PARAMS[executable] | {"use_sim_time"}, \
-                            f"{path.name}: {executable} has no parameter {key.value}"
+                            f"{executable} has no parameter {key.value}"
     used = {n.slice.value for n in ast.walk(tree) if isinstance(n, ast.Subscript) and
             getattr(n.value, "id", "") == "arg" and isinstance(n.slice, ast.Constant)}
-    assert used <= declared_args, f"{path.name}: undeclared arguments {used - declared_args}"
+    assert used <= declared_args, f"undeclared arguments {used - declared_args}"
     for call in ast.walk(tree):  # os.path.join(share, "config", ...) files ship with the package
         if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "join":
             parts = [a.value for a in call.args if isinstance(a, ast.Constant)]
             if parts and parts[0] == "config":
-                assert (REPO_ROOT / Path(*parts)).is_file(), f"{path.name}: {'/'.join(parts)} missing"
+                assert (REPO_ROOT / Path(*parts)).is_file(), f"{'/'.join(parts)} missing"

@@ -80,6 +80,12 @@ def joint_positions(msg: JointState) -> dict[str, float]:
     return {name: float(p) for name, p in zip(msg.name, msg.position, strict=True)}
 
 
+def pose_from_msg(msg: PoseStamped) -> tuple[tuple[float, float, float], tuple[float, float, float, float]]:
+    """(xyz [m], quaternion x y z w) of a PoseStamped."""
+    p, q = msg.pose.position, msg.pose.orientation
+    return (p.x, p.y, p.z), (q.x, q.y, q.z, q.w)
+
+
 def chunk_from_msg(msg: ActionChunk) -> Chunk:
     h, d = int(msg.horizon), int(msg.dim)
     if len(msg.action_names) != d or len(msg.values) != h * d:

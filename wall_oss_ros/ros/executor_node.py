@@ -34,6 +34,7 @@ from wall_oss_ros.ros.conversions import (
     chunk_from_msg,
     command_to_msg,
     joint_positions,
+    pose_from_msg,
     stamp_to_sec,
     status_to_msg,
 )
@@ -152,8 +153,7 @@ class ExecutorNode(LifecycleNode):
         self._joint_stamps.update(dict.fromkeys(positions, stamp))
 
     def _on_pose(self, group: str, msg: PoseStamped) -> None:
-        p, q = msg.pose.position, msg.pose.orientation
-        self._poses[group] = ((p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
+        self._poses[group] = pose_from_msg(msg)
         self._pose_stamps[group] = stamp_to_sec(msg.header.stamp) or self.now()
 
     def _measured(self) -> MeasuredState | None:

@@ -30,6 +30,7 @@ from wall_oss_ros.ros.conversions import (
     chunk_to_msg,
     image_to_rgb,
     joint_positions,
+    pose_from_msg,
     stamp_to_sec,
 )
 from wall_oss_ros.ros.executor_node import resolve_contract
@@ -145,9 +146,8 @@ class PolicyNode(LifecycleNode):
             self.assembler.add_joints(stamp_to_sec(msg.header.stamp), positions)
 
     def _on_pose(self, group: str, msg: PoseStamped) -> None:
-        p, q = msg.pose.position, msg.pose.orientation
         with self._lock:
-            self.assembler.add_pose(group, (p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
+            self.assembler.add_pose(group, *pose_from_msg(msg))
 
     def _on_instruction(self, msg: String) -> None:
         self.instruction = msg.data
