@@ -13,7 +13,7 @@ from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
@@ -33,11 +33,11 @@ from wall_oss_ros.ros.conversions import (
     ConversionError,
     chunk_from_msg,
     command_to_msg,
-    joint_positions,
     pose_from_msg,
     stamp_to_sec,
     status_to_msg,
 )
+from wall_oss_ros.ros.lifecycle_support import WallOssLifecycleNode, run
 from wall_oss_ros.ros.parameters import Param, declare
 
 PARAMS = (
@@ -67,7 +67,7 @@ def resolve_contract(ref: str) -> RobotContract:
     return load_contract(path if path.suffix in (".yaml", ".yml") else config_path("robots", f"{ref}.yaml"))
 
 
-class ExecutorNode(LifecycleNode):
+class ExecutorNode(WallOssLifecycleNode):
     def __init__(self, **kwargs: object) -> None:
         super().__init__("executor_node", **kwargs)
         self.p = declare(self, PARAMS)
@@ -139,14 +139,9 @@ class ExecutorNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     # ---------------------------------------------------------------- inputs
-    def now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
     def _on_joint_state(self, msg: JointState) -> None:
-        try:
-            positions = joint_positions(msg)
-        except ConversionError as exc:
-            self.get_logger().error(str(exc), throttle_duration_sec=1.0)
+        positions = self.read_joint_state(msg)
+        if positions is None:
             return
         stamp = stamp_to_sec(msg.header.stamp) or self.now()
         self._joints.update(positions)
@@ -229,24 +224,7 @@ class ExecutorNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = ExecutorNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        if "--activate" in (args if args is not None else sys.argv):  # without a lifecycle manager
-            node.trigger_configure()
-            node.trigger_activate()
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run(ExecutorNode, args)
 
 
 if __name__ == "__main__":

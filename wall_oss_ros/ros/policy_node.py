@@ -16,7 +16,7 @@ import threading
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
@@ -26,14 +26,13 @@ from wall_oss_ros.core.observation import ObservationAssembler
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
 from wall_oss_ros.policy.backend import Observation, RtcRequest
 from wall_oss_ros.ros.conversions import (
-    ConversionError,
     chunk_to_msg,
     image_to_rgb,
-    joint_positions,
     pose_from_msg,
     stamp_to_sec,
 )
 from wall_oss_ros.ros.executor_node import resolve_contract
+from wall_oss_ros.ros.lifecycle_support import WallOssLifecycleNode, run
 from wall_oss_ros.ros.parameters import Param, declare
 
 # Best effort like every camera driver, but a second of frames deep: while the worker holds the
@@ -58,7 +57,7 @@ PARAMS = (
 )
 
 
-class PolicyNode(LifecycleNode):
+class PolicyNode(WallOssLifecycleNode):
     def __init__(self, **kwargs: object) -> None:
         super().__init__("policy_node", **kwargs)
         self.p = declare(self, PARAMS)
@@ -72,9 +71,6 @@ class PolicyNode(LifecycleNode):
         self._latency_s = 0.0
         self._frames_received: dict[str, int] = {}
         self._waiting_for = "not configured"
-
-    def now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
 
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -116,6 +112,11 @@ class PolicyNode(LifecycleNode):
                                f"horizon {self.backend.horizon}, contract {self.contract.name}")
         return TransitionCallbackReturn.SUCCESS
 
+    def destroy_node(self) -> None:
+        self._running = False  # the worker thread ends at its next wake-up
+        self._wake.set()
+        super().destroy_node()
+
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._running = True
         self._worker = threading.Thread(target=self._work, name="policy_worker", daemon=True)
@@ -137,10 +138,8 @@ class PolicyNode(LifecycleNode):
         self._wake.set()
 
     def _on_joints(self, msg: JointState) -> None:
-        try:
-            positions = joint_positions(msg)
-        except ConversionError as exc:
-            self.get_logger().error(str(exc), throttle_duration_sec=1.0)
+        positions = self.read_joint_state(msg)
+        if positions is None:
             return
         with self._lock:
             self.assembler.add_joints(stamp_to_sec(msg.header.stamp), positions)
@@ -229,26 +228,7 @@ class PolicyNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-
-    argv = args if args is not None else sys.argv
-    rclpy.init(args=argv)
-    node = PolicyNode()
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    try:
-        if "--activate" in argv:  # without a lifecycle manager
-            node.trigger_configure()
-            node.trigger_activate()
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node._running = False
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run(PolicyNode, args, threads=2)  # callbacks keep flowing while the worker infers
 
 
 if __name__ == "__main__":
