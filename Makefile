@@ -1,4 +1,4 @@
-# wall_oss_ros development commands. `make test` and (later) `make demo` do all set-up themselves;
+# wall_oss_ros development commands. `make test` and `make demo` do all set-up themselves;
 # every step is stamped so a re-run rebuilds only what changed.
 
 SHELL := /bin/bash
@@ -12,7 +12,14 @@ PIP := $(VPY) -m pip install --disable-pip-version-check -q
 WITH_ENV := . scripts/env.sh &&
 COLCON_LOG := build/colcon-build.log
 
-.PHONY: setup test lint doctor clean
+.PHONY: setup test lint doctor demo fuzz clean
+
+# make demo [CHECKPOINT=/path/to/wall-oss-flow] [DURATION=20] [DEMO_OUT=outputs/demo] [DEVICE=cuda]
+CHECKPOINT ?=
+DURATION ?= 20
+FUZZ_EXAMPLES ?= 2000
+DEMO_OUT ?= outputs/demo
+DEVICE ?=
 
 setup: $(STAMPS)/colcon
 
@@ -58,6 +65,15 @@ lint: setup
 test: setup
 	$(WITH_ENV) ruff check .
 	$(WITH_ENV) python -m pytest
+
+# Property tests with fresh random examples, FUZZ_EXAMPLES per decoder (make test repeats fixed ones).
+fuzz: setup
+	$(WITH_ENV) WALL_OSS_ROS_HYPOTHESIS_PROFILE=explore WALL_OSS_ROS_FUZZ_EXAMPLES='$(FUZZ_EXAMPLES)' \
+	  python -m pytest test/fuzz test/core -q
+
+demo: setup
+	$(WITH_ENV) wall-oss-ros demo --out '$(DEMO_OUT)' --duration-s '$(DURATION)' \
+	  $(if $(CHECKPOINT),--checkpoint '$(CHECKPOINT)') $(if $(DEVICE),--device '$(DEVICE)')
 
 doctor: setup
 	$(WITH_ENV) wall-oss-ros doctor

@@ -2,7 +2,7 @@
 
 A realistic stream: 100 Hz ticks, a chunk every 20 ticks computed from an observation 50 ms old, smooth
 motion near the middle of the workspace, a robot that tracks its commands. Prints p50 / p99 / max in µs
-and the 26-D / 14-D ratio measured in this run.
+and the 26-D / 14-D ratio measured in this run, and the cost of the JTC horizon-mode preview per tick.
 
     python benchmarks/bench_executor.py [--ticks 5000] [--json out.json]
 """
@@ -79,14 +79,14 @@ def measured(ex: Executor, stamp: float, template: MeasuredState) -> MeasuredSta
     return MeasuredState(stamp, joints, poses)
 
 
-def run(name: str, ticks: int, strategy: MergeStrategy) -> dict[str, float]:
+def run(name: str, ticks: int, strategy: MergeStrategy, horizon_points: int) -> dict[str, float]:
     c = load_contract(config_path("robots", f"{name}.yaml"))
     ex = Executor(c, ExecutorConfig(plan=PlanConfig(strategy=strategy)))
     template, state, base = rest(c)
     now = 0.0
     ex.tick(now, template)
     ex.start(now)
-    tick_ns, merge_ns = [], []
+    tick_ns, merge_ns, preview_ns = [], [], []
     steps = np.arange(32) * c.dt_s
     warmup = 300
     for k in range(ticks + warmup):
@@ -104,14 +104,21 @@ def run(name: str, ticks: int, strategy: MergeStrategy) -> dict[str, float]:
         out = ex.tick(now, m)
         elapsed = time.perf_counter_ns() - t0
         assert out is not None
+        t0 = time.perf_counter_ns()
+        ex.preview(now, horizon_points)  # what JTC horizon mode adds to each tick
+        preview_elapsed = time.perf_counter_ns() - t0
         if k >= warmup:
             tick_ns.append(elapsed)
+            preview_ns.append(preview_elapsed)
     assert ex.state.name == "RUNNING", ex.state
     interventions = {k.value: v for k, v in ex.counters.items() if v}
     ticks_us, merges_us = np.array(tick_ns) / 1e3, np.array(merge_ns[warmup // 20:]) / 1e3
+    previews_us = np.array(preview_ns) / 1e3
     return {"tick_p50_us": float(np.percentile(ticks_us, 50)), "tick_p99_us": float(np.percentile(ticks_us, 99)),
             "tick_max_us": float(ticks_us.max()), "merge_p50_us": float(np.percentile(merges_us, 50)),
             "merge_p99_us": float(np.percentile(merges_us, 99)), "ticks": len(ticks_us), "merges": len(merges_us),
+            "preview_p50_us": float(np.percentile(previews_us, 50)),
+            "preview_p99_us": float(np.percentile(previews_us, 99)),
             "interventions": interventions}
 
 
@@ -119,6 +126,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ticks", type=int, default=5000)
     parser.add_argument("--strategy", choices=[s.value for s in MergeStrategy], default="crossfade")
+    parser.add_argument("--horizon-points", type=int, default=10, help="JTC horizon mode: points per preview")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     import os
@@ -127,13 +135,15 @@ def main() -> int:
           f"Python {platform.python_version()}, numpy {np.__version__}")
     results = {}
     for label, name in CONTRACTS.items():
-        results[label] = r = run(name, args.ticks, MergeStrategy(args.strategy))
+        results[label] = r = run(name, args.ticks, MergeStrategy(args.strategy), args.horizon_points)
         print(f"{label:26s} tick p50 {r['tick_p50_us']:7.1f} µs  p99 {r['tick_p99_us']:7.1f} µs  "
               f"max {r['tick_max_us']:8.1f} µs | merge p50 {r['merge_p50_us']:7.1f} µs  "
-              f"p99 {r['merge_p99_us']:7.1f} µs")
+              f"p99 {r['merge_p99_us']:7.1f} µs | horizon preview ({args.horizon_points} points) "
+              f"p50 {r['preview_p50_us']:7.1f} µs  p99 {r['preview_p99_us']:7.1f} µs")
     a, b = results["14-D aloha_bimanual"], results["26-D mobile_manipulator"]
     print(f"ratio 26-D / 14-D: tick p50 {b['tick_p50_us'] / a['tick_p50_us']:.2f}, "
-          f"merge p50 {b['merge_p50_us'] / a['merge_p50_us']:.2f}")
+          f"merge p50 {b['merge_p50_us'] / a['merge_p50_us']:.2f}; "
+          f"preview / tick p50 (14-D): {a['preview_p50_us'] / a['tick_p50_us']:.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -5,8 +5,15 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
 
 from wall_oss_ros.ros.dds import ros_environment
+
+# `make test` draws the same examples on every run, so a result is reproducible and CI never fails by
+# chance; `make fuzz` explores new ones (and many more of them).
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("WALL_OSS_ROS_HYPOTHESIS_PROFILE", "repeatable"))
 
 # One domain per test session so parallel runs on one machine never hear each other. Set before any
 # participant exists: Fast DDS reads the profile when the first one is created.
@@ -39,3 +46,11 @@ def ros_node():
     yield node
     node.destroy_node()
     context.try_shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny random WALL-OSS checkpoint, written once per test session by the project's generator."""
+    from wall_oss_ros.tools.make_tiny_checkpoint import write
+
+    return write(tmp_path_factory.mktemp("ckpt") / "transformers", "transformers", "aloha_bimanual", seed=0)

@@ -1,4 +1,4 @@
-"""The layering rules of the package: core/ is numpy/scipy only, policy/ never touches ROS."""
+"""The layering rules of the package: core/ is numpy/scipy only, policy/ and sim/ never touch ROS."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ FORBIDDEN = {
     "core": {"rclpy", "torch", "transformers", "torchvision", "wall_oss_ros.ros", "wall_oss_ros.policy",
              "wall_oss_ros.msg"},
     "policy": {"rclpy", "wall_oss_ros.ros", "wall_oss_ros.msg"},
+    "sim": {"rclpy", "torch", "transformers", "wall_oss_ros.ros", "wall_oss_ros.policy", "wall_oss_ros.msg"},
 }
 
 

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from test.support.ros_process import REPO_ROOT
-from wall_oss_ros.ros import executor_node, policy_node
+from wall_oss_ros.ros import bag_replay, executor_node, policy_node, sim_node
 
 LAUNCH_FILES = sorted((REPO_ROOT / "launch").glob("*.launch.py"))
 NODE_PARAMS = {"executor_node": {p.name for p in executor_node.PARAMS},
-               "policy_node": {p.name for p in policy_node.PARAMS}}
+               "policy_node": {p.name for p in policy_node.PARAMS},
+               "sim_node": {p.name for p in sim_node.PARAMS},
+               "bag_replay": {p.name for p in bag_replay.PARAMS}}
 EXTERNAL = {"rviz2"}
 
 
@@ -23,7 +25,8 @@ def declared_executables() -> set[str]:
 
 
 def test_launch_files_exist():
-    assert {p.name for p in LAUNCH_FILES} >= {"robot_bimanual.launch.py", "mobile_manipulator.launch.py"}
+    assert {p.name for p in LAUNCH_FILES} >= {"robot_bimanual.launch.py", "mobile_manipulator.launch.py",
+                                              "sim_aloha.launch.py", "replay.launch.py"}
 
 
 @pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="launch_ros is not installable from pip")
@@ -46,9 +49,9 @@ def test_each_launch_file_names_a_shipped_contract(path):
 def test_everything_the_launch_description_references_exists():
     path = REPO_ROOT / "wall_oss_ros" / "ros" / "launch_graph.py"
     tree = ast.parse(path.read_text())
-    arguments = next(n for n in ast.walk(tree) if isinstance(n, ast.Assign) and
-                     getattr(n.targets[0], "id", "") == "ARGUMENTS")
-    declared_args = {k.value for k in arguments.value.keys}
+    declared_args = {k.value for n in ast.walk(tree) if isinstance(n, ast.Assign) and
+                     getattr(n.targets[0], "id", "") in ("ARGUMENTS", "SIM_ARGUMENTS", "REPLAY_ARGUMENTS")
+                     for k in n.value.keys}
     nodes = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") in
              ("Node", "LifecycleNode")]
     assert nodes
@@ -73,3 +76,13 @@ def test_everything_the_launch_description_references_exists():
             parts = [a.value for a in call.args if isinstance(a, ast.Constant)]
             if parts and parts[0] == "config":
                 assert (REPO_ROOT / Path(*parts)).is_file(), f"{'/'.join(parts)} missing"
+
+
+@pytest.mark.parametrize("graph", sorted((REPO_ROOT / "config" / "graphs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_bringup_graphs_name_real_executables_and_parameters(graph):
+    from wall_oss_ros.tools.bringup import parse_graph
+
+    specs, _ = parse_graph(graph)
+    for spec in specs:
+        unknown = set(spec.parameters) - NODE_PARAMS[spec.executable] - {"use_sim_time"}
+        assert not unknown, f"{graph.name}: {spec.executable} has no parameters {unknown}"

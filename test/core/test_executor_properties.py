@@ -127,3 +127,27 @@ def test_estop_reaches_zero_velocity_in_the_time_the_limits_allow_and_stays(name
         # Late chunks change nothing while latched.
         ex.on_chunk(Chunk(99, now, c.dt_s, c.action_names, np.tile(rest_action(c) + 1.0, (8, 1))), now)
     assert ex.state.name == "ESTOP" and ex.limiter.stopped()
+
+
+@pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator"])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=st.lists(event, min_size=1, max_size=20), points=st.integers(2, 12))
+def test_any_preview_stays_within_every_limit_and_records_nothing(name, events, points):
+    """JTC horizon points: finite, inside position bounds, and their differences within v/a/j limits."""
+    ex, _ = run_events(name, events, MergeStrategy.CROSSFADE)
+    if not ex._initialized:
+        return
+    counters = dict(ex.counters)
+    p, v, a = ex.preview(ex._last_tick, points)
+    assert ex.counters == counters
+    assert np.all(np.isfinite(p)) and np.all(np.isfinite(v)) and np.all(np.isfinite(a))
+    pos = ex.position_axes
+    lo = np.array([x.position_min for x in ex.limits])[pos]
+    hi = np.array([x.position_max for x in ex.limits])[pos]
+    assert np.all(p[:, pos] >= lo - 1e-9) and np.all(p[:, pos] <= hi + 1e-9)
+    lim = ex.limiter
+    assert np.all(np.abs(v) <= lim.velocity_max * (1 + 1e-6) + 1e-9)
+    d = p[:, pos]
+    for bound in (lim.velocity_max, lim.acceleration_max, lim.jerk_max):
+        d = np.diff(d, axis=0) / ex.period_s
+        assert np.all(np.abs(d) <= bound[pos] * (1 + 1e-6) + 1e-7)

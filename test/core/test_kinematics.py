@@ -61,3 +61,27 @@ def test_unknown_names_are_refused(tmp_path):
     (tmp_path / "planar.xml").write_text(MJCF)
     with pytest.raises(ValueError):
         make_kinematics(KinematicModel(str(tmp_path / "planar.xml"), "mjcf", "hand", ("shoulder", "elbow")))
+
+
+def test_tip_paths_start_at_the_command_and_follow_the_plan():
+    from test.support.robots import contract, rest_action, rest_state
+    from wall_oss_ros.core.chunk import Chunk
+    from wall_oss_ros.core.executor import Executor
+    from wall_oss_ros.core.tip_paths import tip_paths
+
+    c = contract("aloha_bimanual")
+    ex = Executor(c)
+    ex.tick(0.0, rest_state(c))
+    ex.start(0.0)
+    ex.tick(0.01, rest_state(c, 0.01))
+    values = np.tile(rest_action(c), (20, 1))
+    values[:, 0] += np.linspace(0.0, 0.5, 20)  # left waist turns: the left tip sweeps, the right stays
+    assert ex.on_chunk(Chunk(1, 0.01, c.dt_s, c.action_names, values), 0.01).accepted
+    committed = ex.status(0.01).committed_values
+    paths = tip_paths(ex, committed)
+    assert set(paths) == {"left_arm", "right_arm"}
+    left, right = paths["left_arm"], paths["right_arm"]
+    assert left.shape == (1 + len(committed), 3)
+    fk = ex.groups[0].fk
+    np.testing.assert_allclose(left[0], fk.position(ex.command_positions[:6]))
+    assert np.linalg.norm(left[-1] - left[0]) > 0.05 and np.ptp(right, axis=0).max() < 1e-9

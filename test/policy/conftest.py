@@ -1,17 +1,10 @@
-"""A tiny random WALL-OSS checkpoint, written once per test session by the project's generator."""
+"""Policy test fixtures (the tiny checkpoint lives in test/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from test.support.robots import contract
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory):
-    from wall_oss_ros.tools.make_tiny_checkpoint import write
-
-    return write(tmp_path_factory.mktemp("ckpt") / "transformers", "transformers", "aloha_bimanual", seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -59,3 +59,20 @@ def test_parameters_become_ros_args(tmp_path):
     assert args[1:4] == ["-m", "wall_oss_ros.ros.policy_node", "--activate"]
     assert "instruction:=insert the peg" in args and "denoising_steps:=5" in args and "rtc:=true" in args
     assert "use_sim_time:=true" in args
+
+
+def test_string_parameters_stay_strings(tmp_path):
+    """Empty strings and strings YAML would read as numbers or booleans reach the node as strings."""
+    graph = tmp_path / "g.yaml"
+    graph.write_text("nodes:\n  - executable: policy_node\n"
+                     "    parameters: {device: '', instruction: 'true', dataset: '1.5', frame_id: \"it's\"}\n")
+    args = command(parse_graph(graph)[0][0], False)
+    assert "device:=''" in args and "instruction:='true'" in args and "dataset:='1.5'" in args
+    assert "frame_id:=it's" in args  # plain YAML already
+
+
+def test_a_node_may_override_use_sim_time(tmp_path):
+    graph = tmp_path / "g.yaml"
+    graph.write_text("use_sim_time: true\nnodes:\n  - executable: sim_node\n    parameters: {use_sim_time: false}\n")
+    args = command(parse_graph(graph)[0][0], True)
+    assert "use_sim_time:=false" in args and "use_sim_time:=true" not in args

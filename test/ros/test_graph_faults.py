@@ -55,6 +55,7 @@ def test_killed_policy_makes_the_executor_halt_and_report_error(ros_node, domain
         halted = spin_until(ros_node, lambda: statuses[-1].status_code == ExecutorStatus.STATUS_HALT_CHUNK_TIMEOUT, 5)
         halt_seen = time.time()
         assert halted, f"no halt: {statuses[-1]}"
+        print(f"policy SIGKILL halt latency: {halt_seen - killed_at:.2f} s")
         assert halt_seen - killed_at < 1.0 + 1.0  # chunk_timeout_s + one status period + transport
         spin_until(ros_node, lambda: statuses[-1].state == ExecutorStatus.STATE_HOLDING, 5)
         assert any(t > killed_at for t in errors), "no ERROR diagnostic after the policy died"

@@ -10,7 +10,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 
 from test.support.robots import contract, rest_state
-from test.support.ros_process import RosProcess
+from test.support.ros_process import node_process
 from test.support.spin import spin_until
 from wall_oss_ros.msg import ActionChunk
 from wall_oss_ros.ros.conversions import sec_to_stamp, stamp_to_sec
@@ -18,14 +18,10 @@ from wall_oss_ros.ros.conversions import sec_to_stamp, stamp_to_sec
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def test_chunks_carry_the_t_obs_of_the_frames_used(ros_node, domain_id, tmp_path):
-    from wall_oss_ros.tools.make_tiny_checkpoint import write
-
+def test_chunks_carry_the_t_obs_of_the_frames_used(ros_node, domain_id, tiny_checkpoint):
     c = contract("aloha_bimanual")
-    ckpt = write(tmp_path / "ckpt", "transformers", "aloha_bimanual", 0)
-    node = RosProcess("../../wall_oss_ros/ros/policy_node.py", "--activate", "--ros-args", "-p",
-                      f"checkpoint:={ckpt}", "-p", "instruction:=insert the peg", "-p", "device:=cpu",
-                      domain_id=domain_id)
+    node = node_process("policy_node", domain_id, checkpoint=tiny_checkpoint, instruction="insert the peg",
+                        device="cpu")
     camera = ros_node.create_publisher(Image, "/camera/top/image_raw", qos_profile_sensor_data)
     joints = ros_node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
     chunks: list[ActionChunk] = []

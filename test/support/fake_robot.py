@@ -20,6 +20,7 @@ def main() -> int:
     parser.add_argument("--duration-s", type=float, required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--camera", action="store_true", help="also publish the contract's cameras at 30 Hz")
+    parser.add_argument("--camera-off-after-s", type=float, default=None, help="the cameras go silent after this")
     args = parser.parse_args()
     c = contract(args.contract)
     joints = dict(rest_state(c).joints)
@@ -33,7 +34,10 @@ def main() -> int:
         point = msg.points[0]
         joints.update(zip(msg.joint_names, point.positions, strict=True))  # a perfectly tracking robot
         records.append({"t": time.time(), "group": group, "positions": list(point.positions),
-                        "velocities": list(point.velocities)})
+                        "velocities": list(point.velocities), "points": len(msg.points),
+                        "stamp": msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
+                        "times": [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points],
+                        "all_positions": [list(p.positions) for p in msg.points]})
 
     for g in c.groups:
         node.create_subscription(JointTrajectory, g.output.topic, lambda m, name=g.name: on_command(name, m), 10)
@@ -52,8 +56,12 @@ def main() -> int:
         pixels = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8).tobytes()
         cameras = [node.create_publisher(Image, cam.topic, qos_profile_sensor_data) for cam in c.cameras]
 
+        started = time.monotonic()
+
         def publish_frames() -> None:
             nonlocal frames
+            if args.camera_off_after_s is not None and time.monotonic() - started > args.camera_off_after_s:
+                return  # a camera driver that hung
             if any(p.get_subscription_count() == 0 for p in cameras):
                 return  # discovery has not matched a reader yet: a frame now would count as lost
             frames += 1

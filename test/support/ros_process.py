@@ -85,3 +85,11 @@ class RosProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def node_process(node: str, domain_id: int, activate: bool = True, **parameters: object) -> RosProcess:
+    """One of the package's nodes (wall_oss_ros/ros/<node>.py) in its own process, with `-p name:=value` each."""
+    args = (["--activate"] if activate else []) + ["--ros-args"]
+    for name, value in parameters.items():
+        args += ["-p", f"{name}:={str(value).lower() if isinstance(value, bool) else value}"]
+    return RosProcess(f"../../wall_oss_ros/ros/{node}.py", *args, domain_id=domain_id)

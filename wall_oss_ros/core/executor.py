@@ -134,6 +134,10 @@ class Executor:
         self._last_tick: float | None = None
         self._last_t_obs: float | None = None
         self._last_chunk_id: int | None = None
+        self._preview_limiter: MotionLimiter | None = None
+        self._awaiting_first_command: float | None = None  # t_obs of a merged chunk not yet commanded
+        self.observation_to_command_s = math.nan  # t_obs of the latest merged chunk → its first command [s]
+        self.chunk_arrival_latency_s = math.nan  # t_obs of the latest accepted chunk → its arrival [s]
 
     # ---------------------------------------------------------------- commands from outside
     def start(self, now: float) -> tuple[bool, str]:
@@ -199,9 +203,16 @@ class Executor:
             return ChunkOutcome(False, 0, str(exc))
         self._last_t_obs, self._last_chunk_id = chunk.t_obs, chunk.chunk_id
         self.watchdogs.chunk_accepted(now)
+        self.chunk_arrival_latency_s = now - chunk.t_obs
+        if merge and used:
+            self._awaiting_first_command = chunk.t_obs
         if not merge:
             return ChunkOutcome(True, 0, f"not executed: executor is {self.state.name}")
         return ChunkOutcome(True, used, "")
+
+    def controller_lost(self, text: str) -> None:
+        """A controller stopped listening: halt and latch a fault (start() resumes once it is back)."""
+        self._fault(StatusCode.HALT_NO_CONTROLLER, Intervention.NO_CONTROLLER, text)
 
     def reject_chunk(self, reason: str) -> None:
         """Count a chunk that could not even be read (malformed message) as rejected."""
@@ -300,6 +311,8 @@ class Executor:
                             else Intervention.STALE_OBSERVATION)
                 self.last_fault = STATUS_TEXT[halt]
         self._halt = halt
+        if halt is not None:
+            self._awaiting_first_command = None
 
         lim = self.limiter
         n = len(self.limits)
@@ -311,7 +324,7 @@ class Executor:
         if halt is not None or self.plan.empty:
             brake[:] = True
         else:
-            value, rate, rate2 = self.plan.sample_motion(now)
+            value, rate, rate2 = self.plan.sample_feedforward(now)
             if not math.isfinite(value.sum() + rate.sum() + rate2.sum()):
                 self._fault(StatusCode.HALT_NONFINITE, Intervention.NONFINITE, "plan produced a non-finite target")
                 brake[:] = True
@@ -341,7 +354,43 @@ class Executor:
             lim.p[self.velocity_axes] = 0.0
 
         self._update_state(halt, now, m, codes)
+        if self._awaiting_first_command is not None and self.state is ExecutorState.RUNNING:
+            self.observation_to_command_s = now - self._awaiting_first_command
+            self._awaiting_first_command = None
         return self._commands()
+
+    def preview(self, now: float, points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The command now and the next points-1 commands if no chunk arrives: (points, axes) p, v, a.
+
+        A rollout of a second limiter from the current command along the plan, through the same target
+        stage, so every point respects the same limits as the ticks themselves; where the executor is
+        halted (or the plan is empty) the rollout brakes. EE orientation axes hold (joint-space outputs
+        use it). Records no intervention. Call it after tick(now).
+        """
+        lim = self.limiter
+        if self._preview_limiter is None:
+            self._preview_limiter = MotionLimiter(self.limits, self.velocity_axes, self.period_s)
+        shadow = self._preview_limiter
+        shadow.p, shadow.v, shadow.a = lim.p.copy(), lim.v.copy(), lim.a.copy()
+        n = len(self.limits)
+        out_p, out_v, out_a = np.empty((points, n)), np.empty((points, n)), np.empty((points, n))
+        out_p[0], out_v[0], out_a[0] = shadow.p, shadow.v, shadow.a
+        halted = self._halt is not None or self.state in HALTED_STATES or self.state is ExecutorState.IDLE
+        brake = np.full(n, halted or self.plan.empty)
+        for k in range(1, points):
+            target_p, target_v, target_a = shadow.p.copy(), np.zeros(n), np.zeros(n)
+            target_p[self.rotation_axes] = shadow.p[self.rotation_axes] = 0.0
+            if not brake.all():
+                value, rate, rate2 = self.plan.sample_feedforward(now + k * self.period_s)
+                if math.isfinite(value.sum() + rate.sum() + rate2.sum()):
+                    self._targets(value, rate, rate2, target_p, target_v, target_a, None, shadow.p)
+                    target_p[self.rotation_axes] = 0.0
+                else:
+                    brake[:] = True
+            shadow.step(target_p, target_v, brake, target_a)
+            out_p[k], out_v[k], out_a[k] = shadow.p, shadow.v, shadow.a
+        out_p[:, self.velocity_axes] = 0.0
+        return out_p, out_v, out_a
 
     def _halt_condition(self, now: float, m: MeasuredState) -> StatusCode | None:
         if self.state is ExecutorState.ESTOP:
@@ -376,8 +425,13 @@ class Executor:
         return ""
 
     def _targets(self, value: np.ndarray, rate: np.ndarray, rate2: np.ndarray, target_p: np.ndarray,
-                 target_v: np.ndarray, target_a: np.ndarray, codes: set[StatusCode]) -> None:
-        """Target stage: action-space plan sample → per-axis targets within position / range / box limits."""
+                 target_v: np.ndarray, target_a: np.ndarray, codes: set[StatusCode] | None,
+                 current_p: np.ndarray | None = None) -> None:
+        """Target stage: action-space plan sample → per-axis targets within position / range / box limits.
+
+        codes None: a preview, which records no intervention; current_p: the command it starts from.
+        """
+        current_p = self.limiter.p if current_p is None else current_p
         target_p[self._direct_axes] = value[self._direct_cols]
         target_v[self._direct_axes] = rate[self._direct_cols]
         target_a[self._direct_axes] = rate2[self._direct_cols]
@@ -387,8 +441,7 @@ class Executor:
                 vmax = self.limiter.velocity_max[ga.axes]
                 clipped = np.minimum(np.maximum(v, -vmax), vmax)
                 if (clipped != v).any():
-                    self._count(Intervention.BASE_LIMIT)
-                    codes.add(StatusCode.LIMITED_BASE)
+                    self._note(Intervention.BASE_LIMIT, codes)
                 target_v[ga.axes] = clipped
                 target_a[ga.axes] = np.where(clipped == v, r, 0.0)
             elif ga.kind is GroupKind.EE_POSE:
@@ -408,21 +461,20 @@ class Executor:
                 if clamped[ga.axes].any():
                     kind = {GroupKind.GRIPPER: Intervention.GRIPPER_RANGE,
                             GroupKind.EE_POSE: Intervention.WORKSPACE_LIMIT}.get(ga.kind, Intervention.POSITION_LIMIT)
-                    self._count(kind)
-                    codes.add(INTERVENTION_STATUS[kind])
+                    self._note(kind, codes)
         for ga in self._fk_groups:
             goal = target_p[ga.axes]
             x, y, z = ga.fk.position(goal).tolist()
             (x0, y0, z0), (x1, y1, z1) = ga.group.workspace.min_m, ga.group.workspace.max_m
             if x0 <= x <= x1 and y0 <= y <= y1 and z0 <= z <= z1:
-                ga.last_inside_target = goal.copy()
+                if codes is not None:
+                    ga.last_inside_target = goal.copy()
             else:
                 fallback = ga.last_inside_target
-                target_p[ga.axes] = fallback if fallback is not None else self.limiter.p[ga.axes]
+                target_p[ga.axes] = fallback if fallback is not None else current_p[ga.axes]
                 target_v[ga.axes] = 0.0
                 target_a[ga.axes] = 0.0
-                self._count(Intervention.WORKSPACE_LIMIT)
-                codes.add(StatusCode.LIMITED_WORKSPACE)
+                self._note(Intervention.WORKSPACE_LIMIT, codes)
         # A velocity the axis could not stop from before its bound would only make the limiter brake.
         lim = self.limiter
         room = np.where(target_v > 0, lim.upper - target_p, target_p - lim.lower)  # inf for unbounded axes
@@ -431,9 +483,8 @@ class Executor:
         if capped.any():
             np.minimum(np.maximum(target_v, -vcap, out=target_v), vcap, out=target_v)
             target_a[capped] = 0.0
-        if (np.abs(target_p - lim.p) > self._max_travel).any():
-            self._count(Intervention.DYNAMICS_LIMIT)
-            codes.add(StatusCode.LIMITED_DYNAMICS)
+        if (np.abs(target_p - current_p) > self._max_travel).any():
+            self._note(Intervention.DYNAMICS_LIMIT, codes)
 
     def _update_state(self, halt: StatusCode | None, now: float, m: MeasuredState, codes: set[StatusCode]) -> None:
         if halt is not None:
@@ -463,6 +514,12 @@ class Executor:
         return out
 
     # ---------------------------------------------------------------- reporting
+    def _note(self, kind: Intervention, codes: set[StatusCode] | None) -> None:
+        """Record an intervention of the target stage (not during a preview, where codes is None)."""
+        if codes is not None:
+            self._count(kind)
+            codes.add(INTERVENTION_STATUS[kind])
+
     def _count(self, kind: Intervention) -> None:
         self.counters[kind] += 1
         if kind in (Intervention.REJECTED_CHUNK, Intervention.NONFINITE):
@@ -471,6 +528,7 @@ class Executor:
     def status(self, now: float) -> ExecutorSnapshot:
         start, dt, committed = self.plan.committed(now)
         remaining = self.plan.remaining_steps(now)
+        last_chunk = self.watchdogs.last_chunk_time
         running = self.state in (ExecutorState.RUNNING, ExecutorState.HOLDING, ExecutorState.HALTING)
         return ExecutorSnapshot(
             stamp=now, state=self.state, status_code=self.status_code, status_text=STATUS_TEXT[self.status_code],
@@ -478,7 +536,15 @@ class Executor:
             chunk_requested=running and remaining <= self.config.plan.request_threshold_steps,
             committed_names=self.contract.action_names, committed_dt_s=dt, committed_start=start,
             committed_values=committed, interventions={k.value: v for k, v in self.counters.items()},
-            last_fault=self.last_fault)
+            last_fault=self.last_fault, chunk_id=self._last_chunk_id,
+            chunk_age_s=now - last_chunk if last_chunk is not None else math.nan,
+            chunk_arrival_latency_s=self.chunk_arrival_latency_s,
+            observation_to_command_s=self.observation_to_command_s)
+
+    @property
+    def initialized(self) -> bool:
+        """Whether a command state exists (taken from the measured state once started)."""
+        return self._initialized
 
     @property
     def command_positions(self) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -79,3 +80,7 @@ class ExecutorSnapshot:
     committed_values: np.ndarray  # (K, D)
     interventions: Mapping[str, int]
     last_fault: str
+    chunk_id: int | None = None  # latest accepted chunk
+    chunk_age_s: float = math.nan  # time since the latest chunk was accepted [s]
+    chunk_arrival_latency_s: float = math.nan  # its t_obs → its arrival [s]
+    observation_to_command_s: float = math.nan  # t_obs of the latest merged chunk → first command from it [s]

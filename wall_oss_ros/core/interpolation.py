@@ -43,6 +43,17 @@ class KnotSpline:
         c3, c2, c1 = self._c3[k], self._c2[k], self._c1[k]
         return ((c3 * s + c2) * s + c1) * s + self._c0[k], (3.0 * c3 * s + 2.0 * c2) * s + c1
 
+    def value(self, t: float) -> np.ndarray:
+        """The value alone at t, clamped like sample() (the cheapest evaluation)."""
+        breaks = self._breaks if self._spline is not None else None
+        if breaks is None or t >= breaks[-1]:
+            return self.values[-1].copy()
+        if t < breaks[0]:
+            return self.values[0].copy()
+        k = bisect_right(breaks, t) - 1
+        s = t - breaks[k]
+        return ((self._c3[k] * s + self._c2[k]) * s + self._c1[k]) * s + self._c0[k]
+
     def sample_motion(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Value, first and second time derivative at t (derivatives zero outside the knot range)."""
         if self._spline is None or not self._breaks[0] <= t < self._breaks[-1]:

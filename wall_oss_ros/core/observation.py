@@ -7,6 +7,7 @@ repeated observations are not computed twice).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -48,12 +49,31 @@ def state_vector(contract: RobotContract, joints: Mapping[str, float],
     return tuple(names), np.asarray(values, dtype=float)
 
 
+def joint_state_problem(contract: RobotContract, joints: Mapping[str, float]) -> str:
+    """Why the received joint states cannot describe the robot ("" when they can): missing or non-finite."""
+    needed = [j for g in contract.groups if g.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER) for j in g.axes]
+    missing = [j for j in needed if j not in joints]
+    if missing:
+        return f"joint states lack {len(missing)} contract joints, e.g. {missing[:3]}"
+    bad = [j for j in needed if not np.isfinite(joints[j])]
+    if bad:
+        return f"joint states are not finite for {bad[:3]}"
+    return ""
+
+
 class ObservationAssembler:
+    """Approximate-time synchronisation: t_obs = the newest frame; proprioception = the joint states
+    stamped nearest to t_obs, once one stamped at or after t_obs has arrived (waited for up to the maximum
+    observation age), so that the same recorded stream gives the same observations live and offline."""
+
+    HISTORY_S = 1.0  # joint-state history kept for matching [s]
+
     def __init__(self, contract: RobotContract, sync_tolerance_s: float, max_age_s: float) -> None:
         self.contract, self.sync_tolerance_s, self.max_age_s = contract, sync_tolerance_s, max_age_s
         self.frames: dict[str, tuple[float, object]] = {}
-        self.joints: dict[str, float] = {}
-        self.joint_stamp = -np.inf
+        self.joints: dict[str, float] = {}  # the latest value of every joint received
+        self.joint_stamp = -np.inf  # newest joint-state stamp
+        self._history: deque[tuple[float, dict[str, float]]] = deque()  # (stamp, all joints then), by stamp
         self.poses: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
         self.last_t_obs = -np.inf
 
@@ -62,7 +82,19 @@ class ObservationAssembler:
 
     def add_joints(self, stamp: float, positions: Mapping[str, float]) -> None:
         self.joints.update(positions)
-        self.joint_stamp = max(self.joint_stamp, stamp)
+        if stamp < self.joint_stamp:
+            return  # out of order: kept as the latest value, not as history
+        self.joint_stamp = stamp
+        self._history.append((stamp, dict(self.joints)))
+        while self._history and self._history[0][0] < stamp - self.HISTORY_S:
+            self._history.popleft()
+
+    def joints_at(self, t: float) -> tuple[float, dict[str, float]]:
+        """The joint states stamped nearest to t (latest values for joints not yet in the history)."""
+        if not self._history:
+            return self.joint_stamp, self.joints
+        stamp, joints = min(self._history, key=lambda entry: abs(entry[0] - t))
+        return stamp, joints
 
     def add_pose(self, group: str, xyz: tuple[float, ...], quat: tuple[float, ...]) -> None:
         self.poses[group] = (xyz, quat)
@@ -74,17 +106,26 @@ class ObservationAssembler:
             return None, f"waiting for cameras {missing}"
         stamps = {c.name: self.frames[c.name][0] for c in self.contract.cameras}
         t_obs = max(stamps.values()) if stamps else self.joint_stamp
+        if now - t_obs > self.max_age_s:  # checked first: a camera that went silent is not "nothing new"
+            return None, f"camera frames are stale: the newest is {now - t_obs:.2f} s old"
         if t_obs <= self.last_t_obs:
             return None, "no new observation"
-        spread = [abs(t_obs - s) for s in stamps.values()] + [abs(t_obs - self.joint_stamp)]
+        if self.joint_stamp < t_obs and now - t_obs < self.max_age_s:
+            # Like message_filters' approximate-time policy, wait for a joint state from after the frame:
+            # under load, joint states are handled later than the clock advances, and the nearest one may
+            # still be in flight. No observation is formed without it.
+            return None, "waiting for joint states up to the frame's time"
+        joint_stamp, joints = self.joints_at(t_obs)
+        spread = [abs(t_obs - s) for s in stamps.values()] + [abs(t_obs - joint_stamp)]
         if max(spread) > self.sync_tolerance_s:
             return None, f"observation not synchronised: stamps {max(spread):.3f} s apart (tolerance " \
                          f"{self.sync_tolerance_s} s)"
-        if now - t_obs > self.max_age_s:
-            return None, f"observation is stale: {now - t_obs:.3f} s old"
         try:
-            names, state = state_vector(self.contract, self.joints, self.poses)
+            names, state = state_vector(self.contract, joints, self.poses)
         except KeyError as exc:
             return None, str(exc.args[0])
+        if not np.all(np.isfinite(state)):
+            bad = [n for n, v in zip(names, state, strict=True) if not np.isfinite(v)]
+            return None, f"proprioception is not finite: {bad[:3]}"
         self.last_t_obs = t_obs
         return Snapshot(t_obs, {c: f for c, (_, f) in self.frames.items()}, names, state), ""

@@ -19,6 +19,7 @@ class Observation:
     images: Mapping[str, np.ndarray]  # camera name (contract) → H×W×3 uint8 RGB
     state: np.ndarray  # the contract's proprioceptive values in robot units, model-slot order
     instruction: str
+    stamp_ns: int | None = None  # t_obs; with it the noise is drawn from (seed, t_obs): same observation, same chunk
 
 
 @dataclass(frozen=True)

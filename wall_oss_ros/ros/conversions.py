@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
-from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
+from geometry_msgs.msg import Point, PoseStamped, Twist, TwistStamped
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from visualization_msgs.msg import Marker, MarkerArray
 
 from wall_oss_ros.core.chunk import Chunk
 from wall_oss_ros.core.contract import GroupKind, OutputKind
@@ -48,8 +49,11 @@ def sec_to_duration(t: float) -> Duration:
 
 
 def image_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
-    """H×W×3 uint8 RGB from a raw or compressed image; unsupported encodings and corrupt data raise."""
-    if isinstance(msg, CompressedImage):
+    """H×W×3 uint8 RGB from a raw or compressed image; unsupported encodings and corrupt data raise.
+
+    Duck-typed on the fields, so messages read from a bag by `rosbags` convert the same way.
+    """
+    if isinstance(msg, CompressedImage) or not hasattr(msg, "encoding"):
         import cv2
 
         data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
@@ -59,7 +63,7 @@ def image_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
         return bgr[:, :, ::-1].copy()
     if msg.encoding not in SUPPORTED_ENCODINGS:
         raise ConversionError(f"Image encoding {msg.encoding!r} is not supported ({', '.join(SUPPORTED_ENCODINGS)})")
-    if _BRIDGE is not None:
+    if _BRIDGE is not None and isinstance(msg, Image):
         return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8")
     channels = 1 if msg.encoding == "mono8" else 3
     if msg.height == 0 or msg.width == 0 or msg.step < msg.width * channels:
@@ -172,6 +176,45 @@ def command_to_msg(cmd: GroupCommand, output: OutputKind, frame_id: str, stamp: 
     pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = p
     pose.pose.orientation.x, pose.pose.orientation.y, pose.pose.orientation.z, pose.pose.orientation.w = q
     return pose
+
+
+def horizon_to_msg(names: tuple[str, ...], positions: np.ndarray, velocities: np.ndarray, accelerations: np.ndarray,
+                   stamp: Time, period_s: float) -> JointTrajectory:
+    """JTC horizon mode: point k (the command k ticks ahead) at (k + 1)·period after header.stamp, the tick time.
+
+    A stamped trajectory splices into the one the controller runs at its stamp, so a late message does not
+    restart motion from the wrong time, and a missed tick still finds points ahead.
+    """
+    msg = JointTrajectory()
+    msg.header.stamp = stamp
+    msg.joint_names = list(names)
+    msg.points = [JointTrajectoryPoint(positions=p.tolist(), velocities=v.tolist(), accelerations=a.tolist(),
+                                       time_from_start=sec_to_duration((k + 1) * period_s))
+                  for k, (p, v, a) in enumerate(zip(positions, velocities, accelerations, strict=True))]
+    return msg
+
+
+# Marker colours (RGBA) per drawn element: the committed path, and the commanded tip now.
+PATH_RGBA, TIP_RGBA = (0.1, 0.8, 1.0, 0.9), (1.0, 0.5, 0.0, 1.0)
+
+
+def tip_markers(paths: dict[str, np.ndarray], frame_id: str, stamp: Time) -> MarkerArray:
+    """Per group a LINE_STRIP of its predicted tip path and a SPHERE at the commanded tip (ns = group)."""
+    out = MarkerArray()
+    for name, path in paths.items():
+        for marker_id, (kind, rgba, points) in enumerate(((Marker.LINE_STRIP, PATH_RGBA, path),
+                                                          (Marker.SPHERE, TIP_RGBA, path[:1]))):
+            m = Marker(ns=name, id=marker_id, type=kind, action=Marker.ADD)
+            m.header.frame_id, m.header.stamp = frame_id, stamp
+            m.pose.orientation.w = 1.0
+            m.scale.x = m.scale.y = m.scale.z = 0.005 if kind == Marker.LINE_STRIP else 0.02
+            m.color.r, m.color.g, m.color.b, m.color.a = rgba
+            if kind == Marker.SPHERE:
+                m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(x) for x in points[0])
+            else:
+                m.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in points]
+            out.markers.append(m)
+    return out
 
 
 OUTPUT_TYPES = {OutputKind.JTC: JointTrajectory, OutputKind.FORWARD_POSITION: Float64MultiArray,

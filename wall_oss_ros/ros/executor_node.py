@@ -2,15 +2,19 @@
 
 Lifecycle: configure loads the contract and builds the executor; activate starts the control timer (and
 the executor when `autostart`); deactivate halts smoothly, then holds. Commands go to each group's
-controller topic (JointTrajectory in stream mode, Float64MultiArray, Twist(Stamped), PoseStamped) unless
-`dry_run`. All control logic lives in wall_oss_ros.core.executor.
+controller topic (JointTrajectory in stream or horizon mode, Float64MultiArray, Twist(Stamped),
+PoseStamped) unless `dry_run`; ~/plan_markers draws the predicted tip paths. All control logic lives in
+wall_oss_ros.core.executor.
 """
 
 from __future__ import annotations
 
 import sys
+import time
+from collections import deque
 from pathlib import Path
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
@@ -18,24 +22,30 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
+from visualization_msgs.msg import MarkerArray
 
 from wall_oss_ros.core.chunk import IntakeLimits
-from wall_oss_ros.core.contract import GroupKind, RobotContract, load_contract
+from wall_oss_ros.core.contract import GroupKind, OutputKind, RobotContract, load_contract
 from wall_oss_ros.core.executor import Executor
 from wall_oss_ros.core.executor_types import ExecutorConfig, MeasuredState
+from wall_oss_ros.core.observation import joint_state_problem
 from wall_oss_ros.core.plan import MergeStrategy, PlanConfig
 from wall_oss_ros.core.resources import config_path
 from wall_oss_ros.core.safety.status import ExecutorState, StatusCode
 from wall_oss_ros.core.safety.watchdog import WatchdogConfig
+from wall_oss_ros.core.tip_paths import tip_paths
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
 from wall_oss_ros.ros.conversions import (
     OUTPUT_TYPES,
     ConversionError,
     chunk_from_msg,
     command_to_msg,
+    horizon_to_msg,
     pose_from_msg,
+    sec_to_stamp,
     stamp_to_sec,
     status_to_msg,
+    tip_markers,
 )
 from wall_oss_ros.ros.lifecycle_support import WallOssLifecycleNode, run
 from wall_oss_ros.ros.parameters import Param, declare
@@ -51,14 +61,22 @@ PARAMS = (
     Param("execute_fraction", 0.8, "receding horizon: share of each chunk that may run"),
     Param("request_threshold_steps", 8, "chunk_requested when fewer planned steps remain [steps]"),
     Param("lookahead_s", 0.0, "drop chunk steps due before now + lookahead [s] (controller delay)"),
+    Param("feedforward_window_s", 0.2, "span of the plan's rate estimates fed forward to the limiter [s]; "
+                                       "averages chunk jitter out (0: the spline's own derivatives)"),
     Param("chunk_timeout_s", 1.0, "halt when no chunk was accepted for this long [s]"),
     Param("max_observation_age_s", 0.5, "halt when the measured state is older than this [s]"),
     Param("tracking_grace_s", 0.2, "tracking error must persist this long before a fault [s]"),
     Param("max_chunk_age_s", 1.0, "reject chunks whose observation is older than this at arrival [s]"),
     Param("max_future_s", 0.05, "reject chunks stamped later than now by more than this [s] (clock offset)"),
-    Param("dry_run", False, "compute and publish status only; never command the controllers"),
+    Param("jtc_mode", "stream", "JointTrajectory outputs: stream (one point per tick, executed on receipt) | "
+                                "horizon (the next horizon_points commands, header.stamp = tick time, for splicing)"),
+    Param("horizon_points", 10, "points per JointTrajectory in horizon mode, one control period apart"),
+    Param("plan_markers_hz", 10.0, "rate of ~/plan_markers (predicted tip paths) [Hz]; 0: off"),
+    Param("controller_grace_s", 0.5, "halt with a fault when a controller topic has had no subscriber this long "
+                                     "while commanding [s]"),
+    Param("dry_run", False, "compute and publish status, diagnostics and markers only; never command the controllers"),
     Param("autostart", False, "start executing chunks on activation (otherwise call ~/start)"),
-    Param("frame_id", "base_link", "frame of stamped outputs"),
+    Param("frame_id", "base_link", "frame of stamped outputs and of ~/plan_markers (the kinematic model's root)"),
 )
 
 
@@ -72,23 +90,37 @@ class ExecutorNode(WallOssLifecycleNode):
         super().__init__("executor_node", **kwargs)
         self.p = declare(self, PARAMS)
         self.core: Executor | None = None  # the control core (rclpy reserves `executor`)
-        self._timer = self._status_timer = None
+        self._timer = self._status_timer = self._markers_timer = None
         self._joints: dict[str, float] = {}
         self._joint_stamps: dict[str, float] = {}
         self._poses: dict[str, tuple] = {}
         self._pose_stamps: dict[str, float] = {}
         self._halting_on_deactivate = False
+        self._tick_intervals_s: deque[float] = deque(maxlen=1000)  # wall-clock gaps between ticks (jitter)
+        self._last_tick_wall: float | None = None
+        self._last_tick_now: float | None = None
+        self._missed_deadlines = 0
+        self._joint_states_received = 0
+        self._unheard_since: float | None = None  # since when some controller topic has no subscriber
 
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.p = declare(self, PARAMS)
         try:
+            if self.p["jtc_mode"] not in ("stream", "horizon") or int(self.p["horizon_points"]) < 1:
+                raise ValueError(f"jtc_mode must be stream or horizon (got {self.p['jtc_mode']!r}) and "
+                                 f"horizon_points at least 1 (got {self.p['horizon_points']})")
+            for name in ("control_hz", "status_hz", "chunk_timeout_s", "max_observation_age_s", "max_chunk_age_s",
+                         "controller_grace_s"):
+                if not float(self.p[name]) > 0:
+                    raise ValueError(f"parameter {name} must be positive, got {self.p[name]}")
             self.contract = resolve_contract(self.p["contract"])
             config = ExecutorConfig(
                 control_hz=float(self.p["control_hz"]),
                 plan=PlanConfig(MergeStrategy(self.p["merge_strategy"]), int(self.p["crossfade_steps"]),
                                 float(self.p["ensemble_decay"]), float(self.p["execute_fraction"]),
-                                float(self.p["lookahead_s"]), int(self.p["request_threshold_steps"])),
+                                float(self.p["lookahead_s"]), int(self.p["request_threshold_steps"]),
+                                float(self.p["feedforward_window_s"])),
                 intake=IntakeLimits(float(self.p["max_chunk_age_s"]), float(self.p["max_future_s"])),
                 watchdog=WatchdogConfig(float(self.p["chunk_timeout_s"]), float(self.p["max_observation_age_s"]),
                                         float(self.p["tracking_grace_s"])))
@@ -101,6 +133,8 @@ class ExecutorNode(WallOssLifecycleNode):
                          for g in self.contract.groups}
         self._status_pub = self.create_publisher(ExecutorStatus, "~/status", reliable)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
+        self._markers_pub = self.create_publisher(MarkerArray, "~/plan_markers", reliable)
+        self._axes = {ga.group.name: ga.axes for ga in self.core.groups}
         self._subs = [self.create_subscription(ActionChunk, self.p["chunk_topic"], self._on_chunk, reliable),
                       self.create_subscription(Bool, "/estop", self._on_estop, reliable)]
         self._subs += [self.create_subscription(JointState, t, self._on_joint_state, qos_profile_sensor_data)
@@ -109,7 +143,7 @@ class ExecutorNode(WallOssLifecycleNode):
             if g.kind is GroupKind.EE_POSE:
                 self._subs.append(self.create_subscription(
                     PoseStamped, g.state_topic, lambda m, name=g.name: self._on_pose(name, m), qos_profile_sensor_data))
-        self._services = [self.create_service(Trigger, "~/start", self._srv_start),
+        self._service_handles = [self.create_service(Trigger, "~/start", self._srv_start),
                           self.create_service(SetBool, "~/pause", self._srv_pause),
                           self.create_service(Trigger, "~/reset_estop", self._srv_reset_estop)]
         self.get_logger().info(f"configured: contract {self.contract.name}, {config.control_hz} Hz, "
@@ -120,6 +154,10 @@ class ExecutorNode(WallOssLifecycleNode):
         self._halting_on_deactivate = False
         self._timer = self.create_timer(1.0 / float(self.p["control_hz"]), self._tick)
         self._status_timer = self.create_timer(1.0 / float(self.p["status_hz"]), self._publish_status)
+        self._markers_timer = None
+        if float(self.p["plan_markers_hz"]) > 0:
+            self._markers_timer = self.create_timer(1.0 / float(self.p["plan_markers_hz"]), self._publish_markers)
+        self._last_tick_wall = self._last_tick_now = None
         if self.p["autostart"]:
             _, text = self.core.start(self.now())
             self.get_logger().info(f"autostart: {text}")
@@ -128,14 +166,14 @@ class ExecutorNode(WallOssLifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         # Halt smoothly: the control timer keeps running until the command has stopped, then holds.
         self.core.pause(True, self.now())
-        self._halting_on_deactivate = True
+        self._halting_on_deactivate, self._standstill_sent = True, False
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        for timer in (self._timer, self._status_timer):
+        for timer in (self._timer, self._status_timer, self._markers_timer):
             if timer is not None:
                 self.destroy_timer(timer)
-        self._timer = self._status_timer = None
+        self._timer = self._status_timer = self._markers_timer = None
         return TransitionCallbackReturn.SUCCESS
 
     # ---------------------------------------------------------------- inputs
@@ -144,6 +182,7 @@ class ExecutorNode(WallOssLifecycleNode):
         if positions is None:
             return
         stamp = stamp_to_sec(msg.header.stamp) or self.now()
+        self._joint_states_received += 1
         self._joints.update(positions)
         self._joint_stamps.update(dict.fromkeys(positions, stamp))
 
@@ -191,20 +230,60 @@ class ExecutorNode(WallOssLifecycleNode):
 
     # ---------------------------------------------------------------- control
     def _tick(self) -> None:
+        wall = time.monotonic()
+        if self._last_tick_wall is not None:
+            self._tick_intervals_s.append(wall - self._last_tick_wall)
+        self._last_tick_wall = wall
         now = self.now()
+        if self._last_tick_now is not None and now - self._last_tick_now > 1.5 / float(self.p["control_hz"]):
+            self._missed_deadlines += 1  # a period passed without a tick (node clock: sim time when simulated)
+        self._last_tick_now = now
         commands = self.core.tick(now, self._measured())
         if commands is None or self.p["dry_run"]:
             return
         if self._halting_on_deactivate and self.core.limiter.stopped():
-            return  # halted after deactivation: the controllers hold the last command
-        stamp = self.get_clock().now().to_msg()
+            if self._standstill_sent:
+                return  # halted after deactivation: the controllers hold the last command, a standstill
+            self._standstill_sent = True
+        stamp = sec_to_stamp(now)
         period = 1.0 / float(self.p["control_hz"])
+        horizon = None
+        if self.p["jtc_mode"] == "horizon":
+            horizon = self.core.preview(now, int(self.p["horizon_points"]))
         for cmd in commands:
             group, pub = self._outputs[cmd.group]
-            pub.publish(command_to_msg(cmd, group.output.kind, group.output.frame_id or self.p["frame_id"], stamp,
-                                       period))
+            if horizon is not None and group.output.kind is OutputKind.JTC:
+                axes = self._axes[cmd.group]
+                pub.publish(horizon_to_msg(cmd.names, *(x[:, axes] for x in horizon), stamp, period))
+            else:
+                pub.publish(command_to_msg(cmd, group.output.kind, group.output.frame_id or self.p["frame_id"],
+                                           stamp, period))
+
+    def _publish_markers(self) -> None:
+        if self.core is None or not self.core.initialized:
+            return
+        committed = self.core.status(self.now()).committed_values
+        self._markers_pub.publish(tip_markers(tip_paths(self.core, committed), self.p["frame_id"],
+                                              sec_to_stamp(self.now())))
+
+    def _watch_controllers(self) -> None:
+        """A controller that stops listening (crashed, unloaded) must not receive a jump when it returns."""
+        if self.p["dry_run"] or self.core.state not in (ExecutorState.RUNNING, ExecutorState.HOLDING,
+                                                          ExecutorState.HALTING):
+            self._unheard_since = None
+            return
+        silent = [g.output.topic for g, pub in self._outputs.values() if pub.get_subscription_count() == 0]
+        if not silent:
+            self._unheard_since = None
+            return
+        now = time.monotonic()
+        self._unheard_since = self._unheard_since or now
+        if now - self._unheard_since >= float(self.p["controller_grace_s"]):
+            self.core.controller_lost(f"no subscriber on {', '.join(silent)}")
+            self.get_logger().error(f"no controller listens on {', '.join(silent)}: halted")
 
     def _publish_status(self) -> None:
+        self._watch_controllers()
         snap = self.core.status(self.now())
         self._status_pub.publish(status_to_msg(snap, self.p["frame_id"]))
         diag = DiagnosticArray()
@@ -218,8 +297,26 @@ class ExecutorNode(WallOssLifecycleNode):
                   KeyValue(key="remaining_steps", value=str(snap.remaining_steps)),
                   KeyValue(key="last_fault", value=snap.last_fault)]
         values += [KeyValue(key=f"interventions/{k}", value=str(v)) for k, v in snap.interventions.items()]
+        values += [KeyValue(key=k, value=f"{v:.4f}") for k, v in (
+            ("chunk_age_s", snap.chunk_age_s), ("chunk_arrival_latency_s", snap.chunk_arrival_latency_s),
+            ("observation_to_command_s", snap.observation_to_command_s))]
+        values.append(KeyValue(key="chunk_id", value=str(snap.chunk_id if snap.chunk_id is not None else "")))
+        values.append(KeyValue(key="missed_deadlines", value=str(self._missed_deadlines)))
+        if len(self._tick_intervals_s) > 1:
+            gaps = np.asarray(self._tick_intervals_s) * 1e3
+            values += [KeyValue(key=f"tick_interval_{k}_ms", value=f"{v:.3f}") for k, v in (
+                ("p50", np.percentile(gaps, 50)), ("p99", np.percentile(gaps, 99)), ("max", gaps.max()))]
+        message = snap.status_text
+        problem = joint_state_problem(self.contract, self._joints) if self._joint_states_received else \
+            "no joint states received"
+        if problem:
+            # Without a usable measured state nothing is commanded: an error once messages arrive unusable.
+            level = max(level, DiagnosticStatus.ERROR if self._joint_states_received else DiagnosticStatus.WARN)
+            message = f"{message}; {problem}"
+        elif snap.status_code.is_halt and snap.last_fault and snap.last_fault != snap.status_text:
+            message = f"{message}: {snap.last_fault}"
         diag.status = [DiagnosticStatus(level=level, name="wall_oss_ros: executor", hardware_id=self.contract.name,
-                                        message=snap.status_text, values=values)]
+                                        message=message, values=values)]
         self._diag_pub.publish(diag)
 
 

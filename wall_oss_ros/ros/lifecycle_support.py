@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from rclpy.lifecycle import LifecycleNode
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from sensor_msgs.msg import JointState
 
 from wall_oss_ros.ros.conversions import ConversionError, joint_positions
@@ -37,7 +37,9 @@ def run(make_node: Callable[[], LifecycleNode], args: list[str] | None, threads:
     executor.add_node(node)
     try:
         if "--activate" in argv:
-            node.trigger_configure()
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().fatal("configuration failed (see above): not starting")
+                return 1
             node.trigger_activate()
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

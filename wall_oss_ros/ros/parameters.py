@@ -30,5 +30,5 @@ def declare(node: Node, params: Sequence[Param]) -> dict[str, Any]:
 def markdown_table(params: Sequence[Param]) -> str:
     """The parameters as a Markdown table (for the reference docs)."""
     rows = ["| name | default | description |", "|---|---|---|"]
-    rows += [f"| `{p.name}` | `{p.default!r}` | {p.description} |" for p in params]
+    rows += [f"| `{p.name}` | `{p.default!r}` | {p.description.replace('|', '&#124;')} |" for p in params]
     return "\n".join(rows)

@@ -17,15 +17,16 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
 from wall_oss_ros.core.contract import CameraTransport, GroupKind
-from wall_oss_ros.core.observation import ObservationAssembler
+from wall_oss_ros.core.observation import ObservationAssembler, joint_state_problem
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
 from wall_oss_ros.policy.backend import Observation, RtcRequest
 from wall_oss_ros.ros.conversions import (
+    ConversionError,
     chunk_to_msg,
     image_to_rgb,
     pose_from_msg,
@@ -38,11 +39,16 @@ from wall_oss_ros.ros.parameters import Param, declare
 # Best effort like every camera driver, but a second of frames deep: while the worker holds the
 # interpreter for an inference, frames queue here instead of being overwritten.
 CAMERA_QOS = QoSProfile(depth=30, reliability=ReliabilityPolicy.BEST_EFFORT)
+# Joint states are matched to frames by stamp, so none may be lost while an inference holds the
+# interpreter: a second of them at 100 Hz queues here.
+STATE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
+OBSERVATION_STATUS = "wall_oss_ros: observation"  # diagnostic status name of the observation stage
 
 PARAMS = (
     Param("contract", "aloha_bimanual", "robot contract: a name under config/robots/ or a YAML path"),
     Param("checkpoint", "", "WALL-OSS checkpoint directory (transformers, lerobot or upstream layout)"),
     Param("device", "", "torch device; empty: cuda when available, else cpu"),
+    Param("cpu_threads", 0, "torch intra-op CPU threads; 0: torch's default (every core)"),
     Param("denoising_steps", 10, "flow-matching Euler steps per chunk"),
     Param("seed", 0, "noise seed (same seed, same observation: same chunk)"),
     Param("dataset", "", "statistics to use when the checkpoint holds several datasets; empty: the only one"),
@@ -70,6 +76,7 @@ class PolicyNode(WallOssLifecycleNode):
         self._chunk_id = 0
         self._latency_s = 0.0
         self._frames_received: dict[str, int] = {}
+        self._joint_states_received = 0
         self._waiting_for = "not configured"
 
     # ---------------------------------------------------------------- lifecycle
@@ -82,7 +89,8 @@ class PolicyNode(WallOssLifecycleNode):
             self.backend = WallOssBackend(self.p["checkpoint"], self.contract, device=self.p["device"] or None,
                                           denoising_steps=int(self.p["denoising_steps"]), seed=int(self.p["seed"]),
                                           dataset=self.p["dataset"] or None,
-                                          subtask_max_tokens=int(self.p["subtask_max_tokens"]))
+                                          subtask_max_tokens=int(self.p["subtask_max_tokens"]),
+                                          cpu_threads=int(self.p["cpu_threads"]))
             self.backend.warmup()
         except Exception as exc:  # any load failure must leave the node unconfigured, with the reason
             self.get_logger().error(f"configure failed: {exc}")
@@ -99,11 +107,11 @@ class PolicyNode(WallOssLifecycleNode):
             self.create_subscription(kind, cam.topic, lambda m, name=cam.name: self._on_frame(name, m),
                                      CAMERA_QOS)
         for topic in self.contract.joint_state_topics:
-            self.create_subscription(JointState, topic, self._on_joints, qos_profile_sensor_data)
+            self.create_subscription(JointState, topic, self._on_joints, STATE_QOS)
         for g in self.contract.groups:
             if g.kind is GroupKind.EE_POSE:
                 self.create_subscription(PoseStamped, g.state_topic, lambda m, n=g.name: self._on_pose(n, m),
-                                         qos_profile_sensor_data)
+                                         STATE_QOS)
         self.create_subscription(String, "/instruction", self._on_instruction, reliable)
         self.create_subscription(ExecutorStatus, self.p["status_topic"], self._on_status, reliable)
         self._frames_received = {cam.name: 0 for cam in self.contract.cameras}
@@ -138,6 +146,7 @@ class PolicyNode(WallOssLifecycleNode):
         self._wake.set()
 
     def _on_joints(self, msg: JointState) -> None:
+        self._joint_states_received += 1
         positions = self.read_joint_state(msg)
         if positions is None:
             return
@@ -175,7 +184,14 @@ class PolicyNode(WallOssLifecycleNode):
                 self.get_logger().debug(reason, throttle_duration_sec=2.0)
                 continue
             try:
-                self._infer(snapshot)
+                images = {name: image_to_rgb(frame) for name, frame in snapshot.frames.items()}
+            except ConversionError as exc:  # unknown encoding, corrupt data: no chunk from this observation
+                self._waiting_for = f"unusable camera frame: {exc}"
+                self.get_logger().error(self._waiting_for, throttle_duration_sec=1.0)
+                self._diagnose(DiagnosticStatus.ERROR, self._waiting_for, {}, name=OBSERVATION_STATUS)
+                continue
+            try:
+                self._infer(snapshot, images)
             except Exception as exc:  # a bad observation must not kill the worker
                 self.get_logger().error(f"inference failed: {exc}", throttle_duration_sec=1.0)
                 self._diagnose(DiagnosticStatus.ERROR, f"inference failed: {exc}", {})
@@ -196,9 +212,8 @@ class PolicyNode(WallOssLifecycleNode):
         delay = math.ceil(max(self._latency_s, 0.0) / self.contract.dt_s)
         return RtcRequest(values, delay)
 
-    def _infer(self, snapshot: object) -> None:
-        images = {name: image_to_rgb(frame) for name, frame in snapshot.frames.items()}
-        observation = Observation(images, snapshot.state, self.instruction)
+    def _infer(self, snapshot: object, images: dict[str, np.ndarray]) -> None:
+        observation = Observation(images, snapshot.state, self.instruction, round(snapshot.t_obs * 1e9))
         result = self.backend.infer(observation, rtc=self._rtc_request(snapshot.t_obs))
         self._latency_s = 0.8 * self._latency_s + 0.2 * max(0.0, self.now() - snapshot.t_obs)
         msg = chunk_to_msg(result, self._chunk_id, snapshot.t_obs, self.p["frame_id"],
@@ -214,9 +229,15 @@ class PolicyNode(WallOssLifecycleNode):
     def _observation_diagnostics(self) -> None:
         """Frames received per camera and what the worker waits for (stale or unsynchronised data)."""
         values = {f"frames_received/{name}": str(n) for name, n in self._frames_received.items()}
+        values["joint_states_received"] = str(self._joint_states_received)
         waiting = self._waiting_for
         level = DiagnosticStatus.WARN if waiting and waiting != "no new observation" else DiagnosticStatus.OK
-        self._diagnose(level, waiting or "observations flowing", values, name="wall_oss_ros: observation")
+        with self._lock:
+            problem = joint_state_problem(self.contract, self.assembler.joints)
+        if waiting.startswith("unusable camera frame") or (self._joint_states_received and problem):
+            level = DiagnosticStatus.ERROR  # data arrives but cannot be used: no chunk until it is fixed
+            waiting = waiting if waiting.startswith("unusable") else problem
+        self._diagnose(level, waiting or "observations flowing", values, name=OBSERVATION_STATUS)
 
     def _diagnose(self, level: int, message: str, values: dict[str, str], name: str = "wall_oss_ros: policy") -> None:
         diag = DiagnosticArray()

@@ -76,13 +76,17 @@ def parse_graph(path: Path) -> tuple[list[NodeSpec], bool]:
 def _value(v: object) -> str:
     """A parameter value as `-p name:=value` wants it (YAML scalars; strings as they are)."""
     if isinstance(v, str):
-        return v
+        try:
+            plain = v != "" and yaml.safe_load(v) == v
+        except yaml.YAMLError:
+            plain = False
+        return v if plain else "'" + v.replace("'", "''") + "'"  # stays a string ("", "true", "1.5", …)
     return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def command(spec: NodeSpec, use_sim_time: bool) -> list[str]:
     args = [sys.executable, "-m", spec.module] + (["--activate"] if spec.activate else []) + ["--ros-args"]
-    params = {**spec.parameters, "use_sim_time": use_sim_time}
+    params = {"use_sim_time": use_sim_time, **spec.parameters}  # a node may override (the sim owns /clock)
     for key, value in params.items():
         args += ["-p", f"{key}:={_value(value)}"]
     return args

@@ -48,6 +48,45 @@ def _bringup(args: argparse.Namespace) -> int:
         return 2
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wall_oss_ros.tools.demo import run_demo
+
+    return run_demo(Path(args.out), Path(args.checkpoint) if args.checkpoint else None, args.duration_s,
+                    args.task, args.device, args.camera_hz, args.shadows, args.real_time_factor)
+
+
+def _record(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wall_oss_ros.tools.record import run_record
+
+    extra = {}
+    for item in args.topic:
+        topic, _, type_name = item.partition(":")
+        if not type_name:
+            print(f"error: --topic {item}: expected /topic:pkg/msg/Type", file=sys.stderr)
+            return 2
+        extra[topic] = type_name
+    return run_record(Path(args.out), args.contract, args.storage, args.duration_s, extra, args.use_sim_time)
+
+
+def _eval_openloop(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wall_oss_ros.tools.eval_openloop import run_eval
+
+    try:
+        metrics = run_eval(Path(args.bag), Path(args.checkpoint), args.contract, Path(args.out), args.every,
+                           args.seed, args.device or None, args.instruction, args.max_observations)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{metrics['chunks']} chunks, mean MAE {metrics['mae_mean']}; report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wall-oss-ros", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +102,36 @@ def build_parser() -> argparse.ArgumentParser:
     bringup = sub.add_parser("bringup", help="start a graph's nodes as separate processes from one YAML file")
     bringup.add_argument("graph", help="graph YAML (nodes: executable + parameters)")
     bringup.set_defaults(func=_bringup)
+    demo = sub.add_parser("demo", help="closed loop on the simulated ALOHA robot, recorded, with a report")
+    demo.add_argument("--out", default="outputs/demo", help="directory for the bag, plots and report")
+    demo.add_argument("--checkpoint", default="", help="WALL-OSS checkpoint; empty: a generated tiny one")
+    demo.add_argument("--duration-s", type=float, default=20.0, help="sim time to run [s]")
+    demo.add_argument("--task", default="AlohaInsertion-v0", choices=["AlohaInsertion-v0", "AlohaTransferCube-v0"])
+    demo.add_argument("--device", default="", help="torch device for the policy; empty: cuda if present")
+    demo.add_argument("--camera-hz", type=float, default=15.0, help="camera rate [Hz, sim time]")
+    demo.add_argument("--shadows", action="store_true", help="render shadows (as gym-aloha; slower on a CPU)")
+    demo.add_argument("--real-time-factor", type=float, default=0.5,
+                      help="sim time per wall time; below 1 leaves the CPU room for every node on a small machine")
+    demo.set_defaults(func=_demo)
+    record = sub.add_parser("record", help="record a contract's topics, chunks and status into a rosbag2")
+    record.add_argument("out", help="bag path to create")
+    record.add_argument("--contract", default="aloha_bimanual", help="robot contract: name or YAML path")
+    record.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
+    record.add_argument("--duration-s", type=float, default=0.0, help="stop after this long [s]; 0: at Ctrl-C")
+    record.add_argument("--topic", action="append", default=[], help="another topic, as /topic:pkg/msg/Type")
+    record.add_argument("--use-sim-time", action="store_true", help="stamp messages with /clock time")
+    record.set_defaults(func=_record)
+    ev = sub.add_parser("eval-openloop", help="score the policy offline on a bag's observations")
+    ev.add_argument("bag")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--contract", default="aloha_bimanual")
+    ev.add_argument("--out", default="outputs/eval")
+    ev.add_argument("--every", type=int, default=1, help="evaluate every k-th synchronised observation")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--device", default="")
+    ev.add_argument("--instruction", default="", help="task text when the bag has no /instruction")
+    ev.add_argument("--max-observations", type=int, default=None)
+    ev.set_defaults(func=_eval_openloop)
     return parser
 
 

@@ -98,7 +98,8 @@ def contract_statistics(contract: RobotContract, width: int, state: bool) -> tup
     return lo, delta
 
 
-def _transformers_layout(out: Path, contract: RobotContract, seed: int) -> dict[str, torch.Tensor]:
+def _transformers_layout(out: Path, contract: RobotContract, seed: int,
+                         action_range: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, torch.Tensor]:
     """Writes the transformers layout; returns its safetensors content."""
     out.mkdir(parents=True, exist_ok=True)
     processor = build_hf_processor()
@@ -113,6 +114,14 @@ def _transformers_layout(out: Path, contract: RobotContract, seed: int) -> dict[
     state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
     for what, width, is_state in (("action", contract.max_action_dim, False), ("propri", contract.max_state_dim, True)):
         lo, delta = contract_statistics(contract, width, is_state)
+        if action_range is not None and not is_state:
+            low, high = (np.asarray(x, dtype=float) for x in action_range)
+            if low.shape != (contract.action_dim,) or high.shape != low.shape or np.any(high <= low):
+                raise ValueError(f"action_range needs low < high, {contract.action_dim} values each")
+            for g in contract.groups:
+                cols = contract.action_slice(g)
+                lo[list(g.action_slots)] = low[cols]
+                delta[list(g.action_slots)] = (high - low)[cols]
         state[f"action_preprocessor.normalizer_{what}.min.{DATASET}"] = torch.tensor(lo, dtype=torch.float32)
         state[f"action_preprocessor.normalizer_{what}.delta.{DATASET}"] = torch.tensor(delta, dtype=torch.float32)
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
@@ -126,15 +135,18 @@ def _split_stats(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor
     return {k: v for k, v in state.items() if k not in stats}, stats
 
 
-def write(out: Path, layout: str = "transformers", contract_name: str = "aloha_bimanual", seed: int = 0) -> Path:
+def write(out: Path, layout: str = "transformers", contract_name: str = "aloha_bimanual", seed: int = 0,
+          action_range: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
+    """action_range: (low, high) per contract action dimension for the action statistics; default: the
+    contract's position limits. A narrow range around a safe pose keeps a random model's motion there."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}")
     contract = load_contract(config_path("robots", f"{contract_name}.yaml"))
     if layout == "transformers":
-        _transformers_layout(out, contract, seed)
+        _transformers_layout(out, contract, seed, action_range)
         return out
     base = out / "base"
-    weights, stats = _split_stats(_transformers_layout(base, contract, seed))
+    weights, stats = _split_stats(_transformers_layout(base, contract, seed, action_range))
     (base / "model.safetensors").unlink() if layout == "upstream" else None
     a_min, a_delta = (stats[f"action_preprocessor.normalizer_action.{s}.{DATASET}"] for s in ("min", "delta"))
     p_min, p_delta = (stats[f"action_preprocessor.normalizer_propri.{s}.{DATASET}"] for s in ("min", "delta"))

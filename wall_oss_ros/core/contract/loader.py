@@ -98,7 +98,9 @@ class _Section:
 
     def section(self, name: str, *, required: bool = True) -> _Section | None:
         value = self.raw(name, required=required)
-        return None if value is None else _Section(value, self.source, self.key(name))
+        if value is None and not required:
+            return None
+        return _Section(value, self.source, self.key(name))
 
     def finish(self) -> None:
         unknown = sorted(set(self.data) - self.used)

@@ -28,6 +28,7 @@ class StatusCode(IntEnum):
     HALT_STALE_OBSERVATION = 11
     HALT_TRACKING_ERROR = 12
     HALT_NONFINITE = 13
+    HALT_NO_CONTROLLER = 14
     HALT_ESTOP = 20
     PAUSED = 21
 
@@ -38,7 +39,7 @@ class StatusCode(IntEnum):
 
 # Most severe first: the status of a tick is the first of these that occurred in it.
 SEVERITY = (
-    StatusCode.HALT_ESTOP, StatusCode.HALT_NONFINITE, StatusCode.HALT_TRACKING_ERROR,
+    StatusCode.HALT_ESTOP, StatusCode.HALT_NONFINITE, StatusCode.HALT_NO_CONTROLLER, StatusCode.HALT_TRACKING_ERROR,
     StatusCode.HALT_STALE_OBSERVATION, StatusCode.HALT_CHUNK_TIMEOUT, StatusCode.PAUSED,
     StatusCode.LIMITED_WORKSPACE, StatusCode.LIMITED_POSITION, StatusCode.LIMITED_GRIPPER, StatusCode.LIMITED_BASE,
     StatusCode.LIMITED_STEP, StatusCode.LIMITED_DYNAMICS, StatusCode.CHUNK_REJECTED, StatusCode.NO_WARNING,
@@ -57,6 +58,7 @@ STATUS_TEXT = {
     StatusCode.HALT_STALE_OBSERVATION: "halted: measured state is stale",
     StatusCode.HALT_TRACKING_ERROR: "halted: measured state diverged from the command",
     StatusCode.HALT_NONFINITE: "halted: non-finite command prevented",
+    StatusCode.HALT_NO_CONTROLLER: "halted: a controller topic lost its subscriber",
     StatusCode.HALT_ESTOP: "e-stop latched",
     StatusCode.PAUSED: "paused",
 }
@@ -75,6 +77,7 @@ class Intervention(str, Enum):
     TRACKING_ERROR = "tracking_error"
     REJECTED_CHUNK = "rejected_chunk"
     ESTOP = "estop"
+    NO_CONTROLLER = "no_controller"
 
 
 INTERVENTION_STATUS = {
@@ -90,6 +93,7 @@ INTERVENTION_STATUS = {
     Intervention.TRACKING_ERROR: StatusCode.HALT_TRACKING_ERROR,
     Intervention.REJECTED_CHUNK: StatusCode.CHUNK_REJECTED,
     Intervention.ESTOP: StatusCode.HALT_ESTOP,
+    Intervention.NO_CONTROLLER: StatusCode.HALT_NO_CONTROLLER,
 }
 
 

@@ -47,8 +47,11 @@ class WallOssBackend:
                  dtype: torch.dtype | None = None, denoising_steps: int = 10, use_prefix_cache: bool = True,
                  seed: int = 0, dataset: str | None = None, horizon: int | None = None,
                  rtc: RtcConfig | None = None, subtask_max_tokens: int = 0, compile_backend: str | None = None,
-                 compile_mode: str | None = None) -> None:
+                 compile_mode: str | None = None, cpu_threads: int = 0) -> None:
         from transformers import AutoProcessor
+
+        if cpu_threads > 0:  # intra-op threads; on a small CPU, leave cores to the executor and drivers
+            torch.set_num_threads(int(cpu_threads))
 
         directory = Path(checkpoint)
         if not directory.is_dir():
@@ -88,6 +91,7 @@ class WallOssBackend:
         self.processor = WallOssProcessor(hf, contract, self.normalizer, self.horizon, contract.max_state_dim,
                                           contract.max_action_dim)
         self._lock = threading.Lock()
+        self.seed = int(seed)
         self._generator = torch.Generator(device="cpu").manual_seed(seed)
 
     def _inputs_on_device(self, observation: Observation):  # noqa: ANN202 - ModelInputs
@@ -99,8 +103,13 @@ class WallOssBackend:
                 setattr(inputs, name, value.to(self.device))
         return inputs
 
-    def sample_noise(self) -> torch.Tensor:
-        return torch.randn(1, self.horizon, self.config.action_dim, generator=self._generator)
+    def sample_noise(self, stamp_ns: int | None = None) -> torch.Tensor:
+        """The initial noise: from (seed, stamp_ns) when a stamp is given, so a replayed or offline-evaluated
+        observation gives the chunk it gave live, whatever ran before; else the next draw of the seeded stream."""
+        generator = self._generator
+        if stamp_ns is not None:
+            generator = torch.Generator(device="cpu").manual_seed((self.seed * 1_000_003 + int(stamp_ns)) % 2**63)
+        return torch.randn(1, self.horizon, self.config.action_dim, generator=generator)
 
     def warmup(self) -> None:
         blank = {c.name: np.zeros((64, 64, 3), dtype=np.uint8) for c in self.contract.cameras}
@@ -111,7 +120,7 @@ class WallOssBackend:
         with self._lock:
             start = time.time()
             inputs = self._inputs_on_device(observation)
-            noise = (self.sample_noise() if noise is None else noise).to(self.device)
+            noise = (self.sample_noise(observation.stamp_ns) if noise is None else noise).to(self.device)
             subtask = self.subtask(observation) if self.subtask_max_tokens > 0 else ""
             guide = None if rtc is None else self.rtc_guide(rtc, observation, inputs.dof_mask)
             with torch.inference_mode() if guide is None else torch.no_grad():

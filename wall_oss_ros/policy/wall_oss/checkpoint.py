@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from wall_oss_ros.policy.wall_oss.normalization import SlotStats
@@ -24,15 +25,25 @@ class CheckpointError(ValueError):
     """A checkpoint that does not fit the model; the message names the keys or the file."""
 
 
+def _load(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
+
+
 def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
     single, index = directory / "model.safetensors", directory / "model.safetensors.index.json"
     if single.is_file():
-        return load_file(str(single))
+        return _load(single)
     if index.is_file():
-        weight_map = json.loads(index.read_text()).get("weight_map", {})
+        try:
+            weight_map = dict(json.loads(index.read_text()).get("weight_map", {}))
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{index}: unreadable ({exc})") from exc
         state: dict[str, torch.Tensor] = {}
         for shard in sorted(set(weight_map.values())):
-            part = load_file(str(directory / shard))
+            part = _load(directory / str(shard))
             state.update({k: v for k, v in part.items() if weight_map.get(k) == shard})
         missing = sorted(set(weight_map) - set(state))
         if missing:

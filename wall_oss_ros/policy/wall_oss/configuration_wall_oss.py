@@ -56,6 +56,18 @@ class WallOssConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config.json") -> WallOssConfig:
+        """Validate a config mapping; every problem (missing key, wrong type, inconsistent sizes) is a ConfigError."""
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: expected a mapping, got {type(raw).__name__}")
+        try:
+            return cls._from_dict(raw, source)
+        except ConfigError:
+            raise
+        except Exception as exc:  # transformers' own config classes validate with errors of their own
+            raise ConfigError(f"{source}: invalid value ({type(exc).__name__}: {exc})") from exc
+
+    @classmethod
+    def _from_dict(cls, raw: dict[str, Any], source: str) -> WallOssConfig:
         def need(container: dict[str, Any], key: str, where: str = "") -> Any:
             if key not in container:
                 raise ConfigError(f"{source}: {where}{key} is missing")

@@ -23,9 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError, read_state_dict
+from wall_oss_ros.policy.wall_oss.configuration_wall_oss import ConfigError
 from wall_oss_ros.policy.wall_oss.normalization import SlotStats
 
 LAYOUTS = ("transformers", "lerobot", "upstream")
@@ -48,8 +50,9 @@ def detect(directory: Path) -> str:
     config = directory / "config.json"
     if config.is_file():
         try:
-            kind = json.loads(config.read_text()).get("type")
-        except (OSError, json.JSONDecodeError) as exc:
+            content = json.loads(config.read_text())
+            kind = content.get("type") if isinstance(content, dict) else None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CheckpointError(f"{config}: unreadable ({exc})") from exc
         return "lerobot" if kind == "wall_x" else "transformers"
     raise CheckpointError(f"{directory}: not a WALL-OSS checkpoint (no config.json or config.yml)")
@@ -101,6 +104,17 @@ def _upstream_normalizer(path: Path, dataset: str) -> tuple[np.ndarray, np.ndarr
 
 
 def resolve(directory: Path, state_width: int, action_width: int, dataset: str | None = None) -> ResolvedCheckpoint:
+    """The checkpoint's layout, config, weights and statistics; any malformed file is a CheckpointError."""
+    try:
+        return _resolve_layout(directory, state_width, action_width, dataset)
+    except (CheckpointError, ConfigError):
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError, SafetensorError, AttributeError,
+            TypeError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{directory}: malformed checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def _resolve_layout(directory: Path, state_width: int, action_width: int, dataset: str | None) -> ResolvedCheckpoint:
     layout = detect(directory)
     if layout == "transformers":
         config = json.loads((directory / "config.json").read_text())

@@ -1,0 +1,56 @@
+"""bag_replay in its own process: recorded timing (scaled by the rate), /clock from the bag, topic filters."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image, JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from test.support.bags import RECEIVE_DELAY_S, T0, write_test_bag
+from test.support.robots import contract
+from test.support.ros_process import RosProcess
+from test.support.spin import spin_until
+from wall_oss_ros.ros.conversions import stamp_to_sec
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+def test_replays_at_the_recorded_timing_with_clock_and_filters(ros_node, domain_id, tmp_path):
+    c = contract("aloha_bimanual")
+    bag = tmp_path / "bag"
+    info = write_test_bag(bag, "sqlite3", duration_s=2.0, commands=True)
+    commands = [g.output.topic for g in c.groups]
+    reliable = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
+    states: list[tuple[float, JointState]] = []
+    frames: list[Image] = []
+    clock: list[float] = []
+    leaked: list[str] = []
+    ros_node.create_subscription(JointState, "/joint_states", lambda m: states.append((time.monotonic(), m)), reliable)
+    ros_node.create_subscription(Image, info["camera_topic"], frames.append, reliable)
+    ros_node.create_subscription(Clock, "/clock", lambda m: clock.append(stamp_to_sec(m.clock)), reliable)
+    for topic in commands:
+        ros_node.create_subscription(JointTrajectory, topic, lambda m, t=topic: leaked.append(t), reliable)
+    spin_until(ros_node, lambda: False, 1.0)  # our readers exist before the replay starts publishing
+    replay = RosProcess("../../wall_oss_ros/ros/bag_replay.py", "--ros-args", "-p", f"bag:={bag}", "-p", "rate:=2.0",
+                        "-p", f"topics_exclude:={commands}", domain_id=domain_id)
+    try:
+        spin_until(ros_node, lambda: len(states) >= 200 and len(frames) >= info["frames"], 60)  # spinning: timing
+        summary = replay.read_json_line(timeout_s=30)
+    finally:
+        replay.stop()
+    assert summary["published"] == info["events"] - len(commands) * 200  # everything but the commands
+    assert not leaked, "an excluded topic was replayed"
+    assert len(states) == 200 and len(frames) == info["frames"]
+    stamps = np.array([stamp_to_sec(m.header.stamp) for _, m in states])
+    np.testing.assert_allclose(stamps, T0 + 0.01 * np.arange(200), atol=1e-9)  # headers as recorded
+    arrivals = np.array([t for t, _ in states])
+    assert 0.7 < (arrivals[-1] - arrivals[0]) / (1.99 / 2.0) < 1.3  # 2 s of recording in ~1 s at rate 2
+    assert np.median(np.diff(arrivals)) == pytest.approx(0.005, abs=0.002)
+    clock_arr = np.array(clock)
+    assert np.all(np.diff(clock_arr) >= 0), "the replay clock went backwards"
+    assert clock_arr[0] >= T0 - 1e-9 and clock_arr[-1] == pytest.approx(stamps[-1] + RECEIVE_DELAY_S, abs=0.02)

@@ -1,0 +1,187 @@
+"""executor_node in its own process, driven through its lifecycle and services; horizon mode and plan markers."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+
+import numpy as np
+import pytest
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from std_srvs.srv import SetBool, Trigger
+from visualization_msgs.msg import Marker, MarkerArray
+
+from test.support.robots import contract, rest_action
+from test.support.ros_process import RosProcess
+from test.support.services import Services
+from test.support.spin import spin_until
+from wall_oss_ros.msg import ActionChunk, ExecutorStatus
+from wall_oss_ros.policy.backend import ChunkResult
+from wall_oss_ros.ros.conversions import chunk_to_msg
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class Driver:
+    """The test's side of the graph: publishes chunks, calls services, collects status and markers."""
+
+    def __init__(self, node, name: str = "executor_node") -> None:
+        self.node, self.name, self.c = node, name, contract("aloha_bimanual")
+        self.chunks = node.create_publisher(ActionChunk, "/policy_node/action_chunk", RELIABLE)
+        self.statuses: list[ExecutorStatus] = []
+        self.markers: list[MarkerArray] = []
+        node.create_subscription(ExecutorStatus, f"/{name}/status", self.statuses.append, RELIABLE)
+        node.create_subscription(MarkerArray, f"/{name}/plan_markers", self.markers.append, RELIABLE)
+        self.chunk_id = 0
+        self.services = Services(node)
+
+    def transition(self, transition_id: int) -> None:
+        response = self.services.call(ChangeState, f"/{self.name}/change_state",
+                        ChangeState.Request(transition=Transition(id=transition_id)))
+        assert response.success, f"transition {transition_id} refused"
+
+    def lifecycle_state(self) -> str:
+        return self.services.call(GetState, f"/{self.name}/get_state", GetState.Request()).current_state.label
+
+    def trigger(self, service: str) -> Trigger.Response:
+        return self.services.call(Trigger, f"/{self.name}/{service}", Trigger.Request())
+
+    def pause(self, paused: bool) -> SetBool.Response:
+        return self.services.call(SetBool, f"/{self.name}/pause", SetBool.Request(data=paused))
+
+    def stream(self, seconds: float, amplitude: float = 0.25) -> None:
+        """A chunk every 0.2 s from an observation 50 ms old, following a 0.5 Hz sine."""
+        end = time.time() + seconds
+        while time.time() < end:
+            t_obs = time.time() - 0.05
+            t = t_obs + self.c.dt_s * np.arange(32)
+            values = rest_action(self.c) + amplitude * np.sin(2 * np.pi * 0.5 * t)[:, None]
+            result = ChunkResult(values, self.c.action_names, self.c.dt_s, (), np.zeros(0), t_obs, t_obs, 10)
+            self.chunks.publish(chunk_to_msg(result, self.chunk_id, t_obs))
+            self.chunk_id += 1
+            spin_until(self.node, lambda: False, 0.2)
+
+    def idle(self, seconds: float) -> None:
+        spin_until(self.node, lambda: False, seconds)
+
+
+def left_arm(path) -> tuple[np.ndarray, list[dict]]:
+    records = [r for r in json.loads(path.read_text()) if r["group"] == "left_arm"]
+    return np.array([r["t"] for r in records]), records
+
+
+def test_lifecycle_transitions_and_pause_resume(ros_node, domain_id, tmp_path):
+    out = tmp_path / "commands.json"
+    robot = RosProcess("fake_robot.py", "--duration-s", "40", "--out", str(out), domain_id=domain_id)
+    node = RosProcess("../../wall_oss_ros/ros/executor_node.py", "--ros-args", "-p", "chunk_timeout_s:=3.0",
+                      domain_id=domain_id)
+    d = Driver(ros_node)
+    marks: dict[str, float] = {}
+    try:
+        robot.read_json_line(timeout_s=30)
+        assert d.lifecycle_state() == "unconfigured"
+        d.transition(Transition.TRANSITION_CONFIGURE)
+        assert d.lifecycle_state() == "inactive"
+        d.transition(Transition.TRANSITION_ACTIVATE)
+        assert d.lifecycle_state() == "active"
+        assert d.trigger("start").success
+        marks["started"] = time.time()
+        d.stream(2.5)
+        assert d.pause(True).success
+        marks["paused"] = time.time()
+        d.stream(1.5)  # chunks while paused are accepted but not executed
+        assert d.statuses[-1].state == ExecutorStatus.STATE_PAUSED
+        assert d.pause(False).success
+        marks["resumed"] = time.time()
+        d.stream(2.5)
+        d.transition(Transition.TRANSITION_DEACTIVATE)
+        marks["deactivated"] = time.time()
+        assert d.lifecycle_state() == "inactive"
+        d.idle(1.5)
+        d.transition(Transition.TRANSITION_ACTIVATE)
+        assert d.pause(False).success  # deactivation paused the executor: resume to run again
+        marks["reactivated"] = time.time()
+        d.stream(2.0)
+        d.transition(Transition.TRANSITION_DEACTIVATE)
+        d.transition(Transition.TRANSITION_CLEANUP)
+        assert d.lifecycle_state() == "unconfigured"
+        marks["cleaned_up"] = time.time()
+        d.idle(1.0)
+    finally:
+        node.stop()
+        robot.stop()
+    times, records = left_arm(out)
+    v = np.abs(np.array([r["velocities"] for r in records])).max(axis=1)
+    p = np.array([r["positions"] for r in records])
+
+    def window(a: float, b: float) -> np.ndarray:
+        return (times > a) & (times < b)
+
+    assert v[window(marks["started"] + 0.5, marks["paused"])].max() > 0.1  # running: moving
+    held = window(marks["paused"] + 0.8, marks["resumed"])  # paused: decelerated within ~0.5 s, holding
+    assert np.count_nonzero(held) > 30 and v[held].max() == 0.0 and np.ptp(p[held], axis=0).max() == 0.0
+    assert v[window(marks["resumed"] + 0.8, marks["deactivated"])].max() > 0.1  # resumed: moving again
+    halting = window(marks["deactivated"], marks["reactivated"])
+    assert np.count_nonzero(halting) > 0, "deactivation must halt smoothly, not cut the command stream"
+    assert v[halting][-1] <= 1e-9  # the last command before silence is a standstill
+    assert not window(marks["deactivated"] + 1.0, marks["reactivated"]).any()  # then controllers hold
+    assert v[window(marks["reactivated"] + 0.8, marks["cleaned_up"])].max() > 0.1  # active again: moving
+    assert not window(marks["cleaned_up"] + 0.5, np.inf).any()
+    dv = np.diff(np.array([r["velocities"] for r in records]), axis=0)
+    dt = np.diff(times)
+    arm = d.c.group("left_arm")
+    amax = arm.limits[0].acceleration_max
+    # Wall-clock receipt gaps only bound the rate below; per-tick steps never exceed a·period by much.
+    assert np.abs(dv).max() <= amax * 0.01 * 1.01, "a velocity step larger than one tick's acceleration"
+    assert dt.size > 0
+
+
+def test_horizon_mode_and_plan_markers(ros_node, domain_id, tmp_path):
+    out = tmp_path / "commands.json"
+    robot = RosProcess("fake_robot.py", "--duration-s", "12", "--out", str(out), domain_id=domain_id)
+    node = RosProcess("../../wall_oss_ros/ros/executor_node.py", "--activate", "--ros-args", "-p",
+                      "autostart:=true", "-p", "jtc_mode:=horizon", "-p", "horizon_points:=6", "-p",
+                      "chunk_timeout_s:=3.0", "-p", "frame_id:=world", domain_id=domain_id)
+    d = Driver(ros_node)
+    try:
+        robot.read_json_line(timeout_s=30)
+        assert spin_until(ros_node, lambda: d.chunks.get_subscription_count() > 0 and d.statuses, 30), \
+            f"executor_node did not come up: {node.stderr()}"
+        d.stream(3.0, amplitude=0.4)
+    finally:
+        node.stop()
+        robot.stop()
+    _, records = left_arm(out)
+    moving = [r for r in records if max(abs(x) for x in r["velocities"]) > 0.05]
+    assert len(moving) > 100
+    period = 0.01
+    arm = d.c.group("left_arm")
+    lo, hi = np.array([x.position_min for x in arm.limits]), np.array([x.position_max for x in arm.limits])
+    vmax = arm.limits[0].velocity_max
+    for r in moving:
+        assert r["points"] == 6
+        np.testing.assert_allclose(r["times"], period * np.arange(1, 7), atol=1e-9)
+        pts = np.array(r["all_positions"])
+        assert np.all(pts >= lo) and np.all(pts <= hi)
+        assert np.abs(np.diff(pts, axis=0)).max() <= vmax * period * (1 + 1e-6)  # within the velocity limit
+    stamps = np.array([r["stamp"] for r in moving])
+    assert np.all(stamps > 0) and np.all(np.diff(stamps) > 0)  # stamped with the tick time, for splicing
+    # Consecutive horizons agree: the point one tick ahead is what the next message starts with.
+    for a, b in itertools.pairwise(moving):
+        if abs(b["stamp"] - a["stamp"] - period) < 1e-6:
+            np.testing.assert_allclose(np.array(a["all_positions"][1]), np.array(b["all_positions"][0]), atol=2e-3)
+
+    running = [m for m in d.markers if any(x.type == Marker.LINE_STRIP and len(x.points) > 5 for x in m.markers)]
+    assert running, "no plan markers with a path while running"
+    last = running[-1]
+    assert {x.ns for x in last.markers} == {"left_arm", "right_arm"}
+    for marker in last.markers:
+        assert marker.header.frame_id == "world"
+        points = [(q.x, q.y, q.z) for q in marker.points] or [(marker.pose.position.x, marker.pose.position.y,
+                                                               marker.pose.position.z)]
+        xyz = np.array(points)
+        assert np.all(np.isfinite(xyz)) and np.all(np.abs(xyz) < 2.0)  # tips within reach of the robot

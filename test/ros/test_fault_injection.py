@@ -1,0 +1,267 @@
+"""Faults injected into a running graph over real DDS: each ends in the expected safe state with its diagnostic.
+
+The test process is the robot (joint states at 100 Hz that follow the commands, which it records) and the
+policy (a chunk every 0.2 s); executor_node runs in its own process. Halt latencies are printed.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from test.support.robots import contract, rest_action, rest_state
+from test.support.ros_process import RosProcess, node_process
+from test.support.services import Services
+from test.support.spin import spin_until
+from wall_oss_ros.msg import ActionChunk, ExecutorStatus
+from wall_oss_ros.policy.backend import ChunkResult
+from wall_oss_ros.ros.conversions import chunk_to_msg, sec_to_stamp
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+C = contract("aloha_bimanual")
+ACC_MAX = 15.0  # arm joints [rad/s²]
+
+
+class Rig:
+    """Robot + policy stand-in in the test process; the clock is wall time unless `sim_time` is set."""
+
+    def __init__(self, node, record_commands: bool = True) -> None:
+        self.node = node
+        self.joints = dict(rest_state(C).joints)
+        self.publish_joints = True
+        self.sim_time: float | None = None
+        self.commands: list[tuple[float, np.ndarray]] = []  # (wall time, left arm velocities)
+        self.statuses: list[tuple[float, ExecutorStatus]] = []
+        self.errors: list[tuple[float, str]] = []
+        self.chunk_id = 0
+        self.state_pub = node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
+        self.chunk_pub = node.create_publisher(ActionChunk, "/policy_node/action_chunk", RELIABLE)
+        self.estop_pub = node.create_publisher(Bool, "/estop", RELIABLE)
+        self.clock_pub = node.create_publisher(Clock, "/clock", 10)
+        self.services = Services(node)
+        if record_commands:
+            for g in C.groups:
+                node.create_subscription(JointTrajectory, g.output.topic, lambda m, n=g.name: self._on_command(n, m),
+                                         10)
+        node.create_subscription(ExecutorStatus, "/executor_node/status",
+                                 lambda m: self.statuses.append((time.monotonic(), m)), RELIABLE)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, RELIABLE)
+        node.create_timer(0.01, self._tick)
+
+    def now(self) -> float:
+        return self.sim_time if self.sim_time is not None else time.time()
+
+    def _on_command(self, group: str, msg: JointTrajectory) -> None:
+        self.joints.update(zip(msg.joint_names, msg.points[0].positions, strict=True))
+        if group == "left_arm":
+            self.commands.append((time.monotonic(), np.array(msg.points[0].velocities)))
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for s in msg.status:
+            if s.name.endswith("executor") and s.level == DiagnosticStatus.ERROR:
+                self.errors.append((time.monotonic(), s.message))
+
+    def _tick(self) -> None:
+        if self.sim_time is not None:
+            self.sim_time += 0.01
+            self.clock_pub.publish(Clock(clock=sec_to_stamp(self.sim_time)))
+        if self.publish_joints:
+            msg = JointState(name=list(self.joints), position=list(self.joints.values()))
+            msg.header.stamp = sec_to_stamp(self.now())
+            self.state_pub.publish(msg)
+
+    def chunk(self, t_obs: float | None = None, chunk_id: int | None = None) -> None:
+        t_obs = self.now() - 0.05 if t_obs is None else t_obs
+        self.last = (t_obs, self.chunk_id if chunk_id is None else chunk_id)
+        t = t_obs + C.dt_s * np.arange(32)
+        values = rest_action(C) + 0.3 * np.sin(2 * np.pi * 0.5 * t)[:, None]
+        result = ChunkResult(values, C.action_names, C.dt_s, (), np.zeros(0), t_obs, t_obs, 10)
+        self.chunk_pub.publish(chunk_to_msg(result, self.chunk_id if chunk_id is None else chunk_id, t_obs))
+        if chunk_id is None:
+            self.chunk_id += 1
+
+    def stream(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.chunk()
+            spin_until(self.node, lambda: False, 0.2)
+
+    def status(self) -> ExecutorStatus:
+        return self.statuses[-1][1]
+
+    def wait_for(self, condition, timeout_s: float) -> float:
+        """Seconds until the last status satisfies condition (streaming chunks meanwhile is the caller's job)."""
+        start = time.monotonic()
+        assert spin_until(self.node, lambda: bool(self.statuses) and condition(self.status()), timeout_s), \
+            f"condition not reached in {timeout_s} s; last status: {self.status()}"
+        return time.monotonic() - start
+
+    def velocities_between(self, a: float, b: float) -> np.ndarray:
+        return np.array([v for t, v in self.commands if a <= t <= b])
+
+
+def interventions(status: ExecutorStatus) -> dict[str, int]:
+    return dict(zip(status.intervention_kinds, status.intervention_counts, strict=True))
+
+
+def assert_smooth(v: np.ndarray) -> None:
+    """No velocity step larger than a tick of full acceleration (plus receipt jitter): halts are ramps."""
+    assert len(v) > 2 and np.abs(np.diff(v, axis=0)).max() <= ACC_MAX * 0.01 * 1.01 + 1e-9
+
+
+def test_chunk_joint_state_and_estop_faults(ros_node, domain_id):
+    rig = Rig(ros_node)
+    executor = node_process("executor_node", domain_id, autostart=True, chunk_timeout_s=1.0,
+                            max_observation_age_s=0.3)
+    latencies = {}
+    try:
+        rig.wait_for(lambda s: s.state == ExecutorStatus.STATE_HOLDING, 30)
+        rig.stream(1.5)
+        assert rig.status().state == ExecutorStatus.STATE_RUNNING
+        # Duplicate and out-of-order chunks: rejected and counted; the plan goes on.
+        before = interventions(rig.status())["rejected_chunk"]
+        rig.chunk(*rig.last)  # the same chunk again (a duplicated message)
+        rig.chunk(t_obs=rig.now() - 0.5)  # older than the last observation used
+        rig.stream(0.6)
+        assert interventions(rig.status())["rejected_chunk"] == before + 2
+        assert rig.status().state == ExecutorStatus.STATE_RUNNING
+        # Joint states go silent: halt on the stale measured state, then recover once they are back.
+        silent_at = time.monotonic()
+        rig.publish_joints = False
+        rig.chunk()
+        latencies["stale_joint_states"] = rig.wait_for(
+            lambda s: s.status_code == ExecutorStatus.STATUS_HALT_STALE_OBSERVATION, 3)
+        spin_until(ros_node, lambda: False, 1.0)
+        assert any(t > silent_at and "stale" in m for t, m in rig.errors)
+        assert_smooth(rig.velocities_between(silent_at, time.monotonic()))
+        rig.publish_joints = True
+        rig.stream(1.5)
+        assert rig.status().state == ExecutorStatus.STATE_RUNNING  # recovered by itself
+        # E-stop toggled at 100 Hz: latched at the first true, whatever follows.
+        toggled_at = time.monotonic()
+        for k in range(20):
+            rig.estop_pub.publish(Bool(data=k % 2 == 0))
+            spin_until(ros_node, lambda: False, 0.01)
+        latencies["estop"] = rig.wait_for(lambda s: s.state == ExecutorStatus.STATE_ESTOP, 2) + 0.2
+        rig.stream(1.2)
+        assert rig.status().state == ExecutorStatus.STATE_ESTOP
+        stopped = rig.velocities_between(toggled_at + 0.8, time.monotonic())
+        assert len(stopped) and np.abs(stopped).max() == 0.0
+        assert_smooth(rig.velocities_between(toggled_at, time.monotonic()))
+        assert rig.services.call(Trigger, "/executor_node/reset_estop", Trigger.Request()).success
+        assert rig.services.call(Trigger, "/executor_node/start", Trigger.Request()).success
+        rig.stream(1.0)
+        assert rig.status().state == ExecutorStatus.STATE_RUNNING
+    finally:
+        executor.stop()
+    print(f"halt latencies [s]: {latencies}")
+
+
+def test_controller_disappearing_halts_with_a_latched_fault(ros_node, domain_id):
+    rig = Rig(ros_node, record_commands=False)
+    listener = RosProcess("controller_listener.py", domain_id=domain_id)
+    executor = node_process("executor_node", domain_id, autostart=True, chunk_timeout_s=2.0)
+    try:
+        listener.read_json_line(timeout_s=30)
+        rig.wait_for(lambda s: s.state == ExecutorStatus.STATE_HOLDING, 30)
+        rig.stream(1.0)
+        assert rig.status().state == ExecutorStatus.STATE_RUNNING
+        killed = time.monotonic()
+        listener.popen.send_signal(signal.SIGKILL)
+        end = time.monotonic() + 8  # DDS notices a killed process after its lease (2 s in our profile)
+        while time.monotonic() < end and rig.status().status_code != ExecutorStatus.STATUS_HALT_NO_CONTROLLER:
+            rig.stream(0.2)
+        latency = time.monotonic() - killed
+        assert rig.status().status_code == ExecutorStatus.STATUS_HALT_NO_CONTROLLER, rig.status()
+        assert rig.status().state == ExecutorStatus.STATE_FAULT and "no subscriber" in rig.status().last_fault
+        rig.stream(0.6)
+        assert rig.status().state == ExecutorStatus.STATE_FAULT  # latched: chunks do not resume it
+        assert any(t > killed for t, _ in rig.errors)
+    finally:
+        executor.stop()
+        listener.stop()
+    print(f"controller-loss halt latency: {latency:.2f} s")
+
+
+def test_sim_time_jumping_back_drops_the_plan_and_goes_on(ros_node, domain_id):
+    rig = Rig(ros_node)
+    rig.sim_time = 1000.0
+    executor = node_process("executor_node", domain_id, autostart=True, use_sim_time=True)
+    try:
+        rig.wait_for(lambda s: s.state == ExecutorStatus.STATE_HOLDING, 30)
+        rig.stream(1.5)
+        assert rig.status().state == ExecutorStatus.STATE_RUNNING
+        rejected = interventions(rig.status())["rejected_chunk"]
+        jumped = time.monotonic()
+        rig.sim_time -= 5.0  # a simulation reset
+        rig.stream(1.5)
+        s = rig.status()
+        assert s.state == ExecutorStatus.STATE_RUNNING, s  # the chunks stamped after the jump are accepted
+        assert interventions(s)["rejected_chunk"] <= rejected + 1  # at most one stamped across the jump
+        assert "clock jumped back" in s.last_fault or any("clock" in st.last_fault for _, st in rig.statuses)
+        assert_smooth(rig.velocities_between(jumped - 0.5, time.monotonic()))
+    finally:
+        executor.stop()
+
+
+def test_hung_policy_and_silent_camera_halt_the_robot_smoothly(ros_node, domain_id, tmp_path, tiny_checkpoint):
+    """SIGSTOP of the policy mid-chunk halts on the chunk timeout and SIGCONT recovers; then the camera
+    goes silent: no observation, no chunk, the same halt, and the policy says what it waits for."""
+    import json
+
+    out = tmp_path / "commands.json"
+    robot = RosProcess("fake_robot.py", "--camera", "--camera-off-after-s", "14", "--duration-s", "24", "--out",
+                       str(out), domain_id=domain_id)
+    policy = node_process("policy_node", domain_id, checkpoint=tiny_checkpoint, device="cpu",
+                          instruction="insert the peg")
+    executor = node_process("executor_node", domain_id, autostart=True, chunk_timeout_s=1.0, max_chunk_age_s=2.0)
+    statuses: list[tuple[float, ExecutorStatus]] = []
+    observation: list[tuple[float, str]] = []
+    ros_node.create_subscription(ExecutorStatus, "/executor_node/status",
+                                 lambda m: statuses.append((time.monotonic(), m)), RELIABLE)
+    ros_node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: observation.extend(
+        (time.monotonic(), s.message) for s in m.status if s.name.endswith("observation")), RELIABLE)
+
+    def wait(condition, timeout_s: float) -> float:
+        start = time.monotonic()
+        assert spin_until(ros_node, lambda: bool(statuses) and condition(statuses[-1][1]), timeout_s), \
+            f"not reached; last status {statuses[-1][1] if statuses else None}\n{policy.stderr()[-1500:]}"
+        return time.monotonic() - start
+
+    latencies = {}
+    try:
+        robot.read_json_line(timeout_s=30)
+        robot_started = time.monotonic()
+        wait(lambda s: s.state == ExecutorStatus.STATE_RUNNING and s.has_active_chunk, 60)
+        policy.popen.send_signal(signal.SIGSTOP)  # hung mid-inference: no crash, no goodbye
+        latencies["policy_hung"] = wait(lambda s: s.status_code == ExecutorStatus.STATUS_HALT_CHUNK_TIMEOUT, 5)
+        policy.popen.send_signal(signal.SIGCONT)
+        wait(lambda s: s.state == ExecutorStatus.STATE_RUNNING, 20)  # fresh chunks: it runs again
+        remaining = 14 - (time.monotonic() - robot_started)
+        spin_until(ros_node, lambda: False, max(0.0, remaining))  # the camera goes silent now
+        silent_at = time.monotonic()
+        latencies["camera_silent"] = wait(lambda s: s.status_code == ExecutorStatus.STATUS_HALT_CHUNK_TIMEOUT, 5)
+        halted_wall = time.time()
+        spin_until(ros_node, lambda: False, 2.5)
+        assert any(t > silent_at and ("stale" in m or "waiting" in m) for t, m in observation), observation[-3:]
+    finally:
+        for p in (executor, policy):
+            p.stop()
+        robot.stop()
+    records = [r for r in json.loads(out.read_text()) if r["group"] == "left_arm"]
+    v = np.array([r["velocities"] for r in records])
+    assert np.abs(np.diff(v, axis=0)).max() <= ACC_MAX * 0.011 + 1e-6  # every halt a ramp
+    late = np.array([r["t"] for r in records]) > halted_wall + 1.0
+    assert late.any() and np.abs(v[late]).max() == 0.0  # holding after the halt
+    print(f"halt latencies [s]: {latencies}")

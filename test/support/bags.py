@@ -1,0 +1,92 @@
+"""Write rosbag2 files (mcap or sqlite3) of a synthetic ALOHA recording with known motion."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rosbags.rosbag2 import Writer
+
+from test.support.robots import contract, rest_state
+from wall_oss_ros.ros.bag_io import typestore_with_own_messages
+from wall_oss_ros.tools.bag_record import STORAGE
+
+STORE = typestore_with_own_messages()
+_T = STORE.types
+
+
+def _time(t: float):
+    sec = math.floor(t)
+    return _T["builtin_interfaces/msg/Time"](sec=sec, nanosec=min(round((t - sec) * 1e9), 999_999_999))
+
+
+def _header(t: float):
+    return _T["std_msgs/msg/Header"](stamp=_time(t), frame_id="")
+
+
+def joint_state(t: float, names: list[str], positions: np.ndarray):
+    empty = np.zeros(0)
+    return _T["sensor_msgs/msg/JointState"](header=_header(t), name=names, position=np.asarray(positions, float),
+                                            velocity=empty, effort=empty)
+
+
+def raw_image(t: float, pixels: np.ndarray):
+    h, w, _ = pixels.shape
+    return _T["sensor_msgs/msg/Image"](header=_header(t), height=h, width=w, encoding="rgb8", is_bigendian=0,
+                                       step=w * 3, data=pixels.reshape(-1).copy())
+
+
+def compressed_image(t: float, pixels: np.ndarray):
+    png = np.frombuffer(cv2.imencode(".png", pixels[:, :, ::-1])[1].tobytes(), dtype=np.uint8)  # lossless
+    return _T["sensor_msgs/msg/CompressedImage"](header=_header(t), format="png", data=png.copy())
+
+T0 = 100.0  # [s] recording start (bag and header time)
+RECEIVE_DELAY_S = 0.004  # header stamp → receive time written to the bag
+AMPLITUDE, FREQUENCY_HZ = 0.2, 0.5
+
+
+def motion(t: float | np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Joint positions at time t: every joint swings around its rest value (grippers too, inside 0…1)."""
+    return rest + AMPLITUDE * np.sin(2 * np.pi * FREQUENCY_HZ * np.asarray(t))[..., None] * np.ones_like(rest)
+
+
+def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, camera_hz: float = 10.0,
+                   joint_hz: float = 100.0, compressed: bool = False, commands: bool = False,
+                   instruction: str = "insert the peg", size: tuple[int, int] = (96, 128)) -> dict:
+    c = contract("aloha_bimanual")
+    rest_joints = dict(rest_state(c).joints)
+    names = list(rest_joints)
+    rest = np.array(list(rest_joints.values()))
+    rng = np.random.default_rng(0)
+    camera_topic = c.cameras[0].topic + ("/compressed" if compressed else "")
+    events: list[tuple[float, str, object]] = [(T0, "/instruction", _T["std_msgs/msg/String"](data=instruction))]
+    for k in range(int(duration_s * joint_hz)):
+        t = T0 + k / joint_hz
+        events.append((t + RECEIVE_DELAY_S, "/joint_states", joint_state(t, names, motion(t - T0, rest))))
+        if commands:
+            for g in c.groups:
+                target = motion(t - T0 + 0.01, rest)[[names.index(a) for a in g.axes]]
+                point = _T["trajectory_msgs/msg/JointTrajectoryPoint"](
+                    positions=target, velocities=np.zeros(0), accelerations=np.zeros(0), effort=np.zeros(0),
+                    time_from_start=_T["builtin_interfaces/msg/Duration"](sec=0, nanosec=10_000_000))
+                cmd = _T["trajectory_msgs/msg/JointTrajectory"](header=_header(0.0), joint_names=list(g.axes),
+                                                                points=[point])
+                events.append((t + RECEIVE_DELAY_S, g.output.topic, cmd))
+    h, w = size
+    for k in range(int(duration_s * camera_hz)):
+        t = T0 + k / camera_hz + 0.001
+        pixels = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        frame = compressed_image(t, pixels) if compressed else raw_image(t, pixels)
+        events.append((t + RECEIVE_DELAY_S, camera_topic, frame))
+    events.sort(key=lambda e: e[0])
+    types = {"/instruction": "std_msgs/msg/String", "/joint_states": "sensor_msgs/msg/JointState",
+             camera_topic: f"sensor_msgs/msg/{'CompressedImage' if compressed else 'Image'}"}
+    types.update({g.output.topic: "trajectory_msgs/msg/JointTrajectory" for g in c.groups} if commands else {})
+    with Writer(path, version=9, storage_plugin=STORAGE[storage]) as writer:
+        conns = {topic: writer.add_connection(topic, msgtype, typestore=STORE) for topic, msgtype in types.items()}
+        for t, topic, msg in events:
+            writer.write(conns[topic], round(t * 1e9), STORE.serialize_cdr(msg, types[topic]))
+    return {"camera_topic": camera_topic, "names": names, "rest": rest, "events": len(events),
+            "frames": int(duration_s * camera_hz)}

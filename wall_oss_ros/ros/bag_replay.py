@@ -1,0 +1,145 @@
+"""bag_replay: publish a rosbag2's topics at their recorded timing and drive /clock from the bag's time.
+
+With every other node on `use_sim_time`, policy_node and executor_node run unchanged on recorded data
+(the executor with `dry_run`: previews and status only). Messages go out as the recorded bytes (no
+deserialisation) with the QoS their publishers offered when recorded. /clock carries the bag's own
+time (the receive time rosbag2 stored), so the header stamps inside the messages and the clock agree;
+between messages it advances smoothly at `clock_hz`. A loop restarts the clock, which the executor
+handles as a clock jump back (plan dropped, watchdogs re-armed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from rosbags.highlevel import AnyReader
+from rosgraph_msgs.msg import Clock
+
+from wall_oss_ros.ros.bag_io import message_class, ros_qos, typestore_with_own_messages
+from wall_oss_ros.ros.conversions import sec_to_stamp
+from wall_oss_ros.ros.parameters import Param, declare
+
+PARAMS = (
+    Param("bag", "", "rosbag2 directory or .mcap/.db3 file to replay"),
+    Param("rate", 1.0, "replay speed: bag seconds per wall second"),
+    Param("start_offset_s", 0.0, "skip this much of the bag's beginning [s]"),
+    Param("loop", False, "start over at the end (the clock jumps back)"),
+    Param("topics_include", [""], "replay only these topics (empty: all)"),
+    Param("topics_exclude", [""], "never replay these topics (e.g. the recorded commands)"),
+    Param("publish_clock", True, "publish /clock from the bag's time"),
+    Param("clock_hz", 200.0, "/clock rate between messages [Hz of wall time]"),
+)
+
+
+@dataclass
+class ReplayStats:
+    published: int = 0
+    lateness_s: list[float] = field(default_factory=list)  # wall time of publish minus its due time
+
+    def summary(self) -> dict[str, float]:
+        late = np.asarray(self.lateness_s) if self.lateness_s else np.zeros(1)
+        return {"published": self.published, "lateness_p50_ms": float(np.percentile(late, 50) * 1e3),
+                "lateness_p99_ms": float(np.percentile(late, 99) * 1e3), "lateness_max_ms": float(late.max() * 1e3)}
+
+
+class BagReplayer:
+    """Publishes on `node`; run() blocks until the bag (or every loop) has been replayed or stop() is called."""
+
+    def __init__(self, node: Node, bag: Path, rate: float = 1.0, start_offset_s: float = 0.0, loop: bool = False,
+                 include: tuple[str, ...] = (), exclude: tuple[str, ...] = (), publish_clock: bool = True,
+                 clock_hz: float = 200.0) -> None:
+        if not rate > 0:
+            raise ValueError(f"rate must be positive, got {rate}")
+        self.node, self.path = node, Path(bag)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such bag")
+        self.rate, self.offset_ns, self.loop = rate, int(start_offset_s * 1e9), loop
+        self.clock_period = 1.0 / clock_hz
+        self.reader = AnyReader([self.path], default_typestore=typestore_with_own_messages())
+        self.reader.open()
+        self.connections = [c for c in self.reader.connections if c.topic != "/clock" and
+                            (not include or c.topic in include) and c.topic not in exclude]
+        if not self.connections:
+            raise ValueError(f"{self.path}: nothing to replay (topics {sorted(self.reader.topics)}, "
+                             f"include {list(include)}, exclude {list(exclude)})")
+        self.publishers = {}
+        for c in self.connections:
+            if c.topic not in self.publishers:
+                offered = getattr(c.ext, "offered_qos_profiles", [])
+                self.publishers[c.topic] = node.create_publisher(message_class(c.msgtype), c.topic, ros_qos(offered))
+        self.clock_pub = node.create_publisher(Clock, "/clock", 10) if publish_clock else None
+        self.stats = ReplayStats()
+        self._stop = False
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def _clock(self, t_ns: int) -> None:
+        if self.clock_pub is not None:
+            self.clock_pub.publish(Clock(clock=sec_to_stamp(t_ns * 1e-9)))
+
+    def _wait_until(self, wall: float, bag_start_ns: int, wall_start: float) -> None:
+        """Sleep until `wall`, publishing the clock of the bag's time as it passes."""
+        while not self._stop:
+            now = time.monotonic()
+            if now >= wall:
+                return
+            self._clock(bag_start_ns + int((now - wall_start) * self.rate * 1e9))
+            time.sleep(min(self.clock_period, wall - now))
+
+    def run(self) -> ReplayStats:
+        start_ns = self.reader.start_time + self.offset_ns
+        while not self._stop:
+            wall_start = time.monotonic()
+            self._clock(start_ns)
+            for conn, t_ns, raw in self.reader.messages(connections=self.connections, start=start_ns):
+                due = wall_start + (t_ns - start_ns) * 1e-9 / self.rate
+                self._wait_until(due, start_ns, wall_start)
+                if self._stop:
+                    break
+                self._clock(t_ns)
+                self.publishers[conn.topic].publish(bytes(raw))
+                self.stats.lateness_s.append(time.monotonic() - due)
+                self.stats.published += 1
+            if not self.loop:
+                break
+        return self.stats
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = rclpy.create_node("bag_replay")
+    p = declare(node, PARAMS)
+    code = 0
+    try:
+        replayer = BagReplayer(node, Path(p["bag"]), float(p["rate"]), float(p["start_offset_s"]), bool(p["loop"]),
+                               tuple(t for t in p["topics_include"] if t), tuple(t for t in p["topics_exclude"] if t),
+                               bool(p["publish_clock"]), float(p["clock_hz"]))
+        node.get_logger().info(f"replaying {replayer.path} ({len(replayer.connections)} topics) at {p['rate']}x")
+        stats = replayer.run()
+        replayer.close()
+        print(json.dumps(stats.summary()), flush=True)
+        node.get_logger().info(f"replay finished: {stats.summary()}")
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        node.get_logger().error(f"cannot replay: {exc}")
+        code = 2
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

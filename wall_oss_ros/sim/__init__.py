@@ -1,0 +1,1 @@
+"""Simulated robots (MuJoCo), without ROS: the sim node wraps them."""

@@ -1,0 +1,89 @@
+"""Record ROS topics into a rosbag2 bag (mcap or sqlite3) from inside a Python process.
+
+`ros2 bag record` (rosbag2_py) is not installable in a pip environment. This subscribes to each topic
+with rclpy's raw (serialised CDR) interface and writes the bytes unchanged with `rosbags`, with the
+message definitions (the package's own read from its msg/ files) and, per topic, the QoS its publishers
+offered (so `ros2 bag play` re-offers the same, e.g. best-effort cameras, latched topics). A topic's
+connection is created with its first message, when its publishers are known. Timestamps are the
+recording node's clock at receipt (sim time under use_sim_time), as `ros2 bag record` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rosbags.rosbag2 import StoragePlugin, Writer
+
+from wall_oss_ros.core.contract import CameraTransport, GroupKind, RobotContract
+from wall_oss_ros.ros.bag_io import bag_qos, message_class, typestore_with_own_messages
+from wall_oss_ros.ros.conversions import OUTPUT_TYPES
+
+BEST_EFFORT_READER = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)  # matches any writer
+RELIABLE_READER = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED_READER = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
+STORAGE = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+
+
+def contract_topics(contract: RobotContract) -> dict[str, str]:
+    """Everything the graph of a robot contract exchanges: sensors, chunks, status, commands, diagnostics."""
+    topics = {t: "sensor_msgs/msg/JointState" for t in contract.joint_state_topics}
+    for cam in contract.cameras:
+        compressed = cam.transport is CameraTransport.COMPRESSED
+        topics[cam.topic] = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
+    for g in contract.groups:
+        if g.kind is GroupKind.EE_POSE:
+            topics[g.state_topic] = "geometry_msgs/msg/PoseStamped"
+        msg = OUTPUT_TYPES[g.output.kind]
+        topics[g.output.topic] = f"{msg.__module__.split('.')[0]}/msg/{msg.__name__}"
+    topics.update({"/policy_node/action_chunk": "wall_oss_ros/msg/ActionChunk",
+                   "/policy_node/subtask": "std_msgs/msg/String",
+                   "/executor_node/status": "wall_oss_ros/msg/ExecutorStatus",
+                   "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray", "/instruction": "std_msgs/msg/String",
+                   "/estop": "std_msgs/msg/Bool"})
+    return topics
+
+
+class BagRecorder:
+    """Subscribes on `node` and writes every message of `topics` ({topic: type}) into the bag at `path`.
+
+    reliable: topics read with a reliable reader (nothing lost to a busy recorder; such a reader does not
+    match best-effort publishers, so sensor streams stay best-effort). latched: transient-local topics.
+    """
+
+    def __init__(self, node: Node, path: Path, topics: Mapping[str, str], storage: str = "mcap",
+                 reliable: tuple[str, ...] = (), latched: tuple[str, ...] = ()) -> None:
+        if storage not in STORAGE:
+            raise ValueError(f"storage must be one of {sorted(STORAGE)}")
+        self.node, self.path, self.types = node, Path(path), dict(topics)
+        self.typestore = typestore_with_own_messages()
+        self.writer = Writer(self.path, version=9, storage_plugin=STORAGE[storage])
+        self.writer.open()
+        self.counts = dict.fromkeys(topics, 0)
+        self._connections = {}
+        for topic, type_name in topics.items():
+            qos = LATCHED_READER if topic in latched else RELIABLE_READER if topic in reliable else BEST_EFFORT_READER
+            node.create_subscription(message_class(type_name), topic, lambda data, t=topic: self._write(t, data),
+                                     qos, raw=True)
+        self._open = True
+
+    def _connection(self, topic: str):  # noqa: ANN202 - rosbags Connection
+        if topic not in self._connections:
+            offered = [bag_qos(info.qos_profile) for info in self.node.get_publishers_info_by_topic(topic)]
+            self._connections[topic] = self.writer.add_connection(topic, self.types[topic], typestore=self.typestore,
+                                                                  offered_qos_profiles=offered[:1])
+        return self._connections[topic]
+
+    def _write(self, topic: str, data: bytes) -> None:
+        if not self._open:
+            return
+        self.writer.write(self._connection(topic), self.node.get_clock().now().nanoseconds, data)
+        self.counts[topic] += 1
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self.writer.close()
