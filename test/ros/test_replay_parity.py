@@ -22,7 +22,8 @@ def test_replayed_graph_and_offline_evaluation_agree(ros_node, domain_id, tmp_pa
 
     c = contract("aloha_bimanual")
     bag = tmp_path / "bag"
-    # At half speed an inference (~0.1 s) spans 50 ms of bag time, within the policy's observation age.
+    # At quarter speed the graph keeps up with the 10 Hz frames even on a loaded 2-core machine (at half speed CI
+    # saw 2 chunks in 3 s of bag), and an inference spans well under the policy's observation age of bag time.
     write_test_bag(bag, "mcap", duration_s=3.0, instruction="insert the peg")
     chunks: list[ActionChunk] = []
     ros_node.create_subscription(ActionChunk, "/policy_node/action_chunk", chunks.append,
@@ -34,7 +35,7 @@ def test_replayed_graph_and_offline_evaluation_agree(ros_node, domain_id, tmp_pa
     try:
         assert spin_until(ros_node, lambda: ros_node.count_publishers("/policy_node/action_chunk") > 0, 60), \
             policy.stderr()[-2000:]
-        replay = node_process("bag_replay", domain_id, activate=False, bag=bag, rate=0.5)
+        replay = node_process("bag_replay", domain_id, activate=False, bag=bag, rate=0.25)
         spin_until(ros_node, lambda: replay.popen.poll() is not None, 90)
         spin_until(ros_node, lambda: False, 2.0)  # the last inference
     finally:
