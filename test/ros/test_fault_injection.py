@@ -53,7 +53,7 @@ class Rig:
         if record_commands:
             for g in C.groups:
                 node.create_subscription(JointTrajectory, g.output.topic, lambda m, n=g.name: self._on_command(n, m),
-                                         10)
+                                         200)  # deep: a starved test process must not lose commands
         node.create_subscription(ExecutorStatus, "/executor_node/status",
                                  lambda m: self.statuses.append((time.monotonic(), m)), RELIABLE)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, RELIABLE)
