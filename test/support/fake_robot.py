@@ -22,6 +22,7 @@ def main() -> int:
     parser.add_argument("--duration-s", type=float, required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--camera", action="store_true", help="also publish the contract's cameras at 30 Hz")
+    parser.add_argument("--camera-silent", action="store_true", help="cameras start silent (SIGUSR1 toggles them)")
     args = parser.parse_args()
     c = contract(args.contract)
     joints = dict(rest_state(c).joints)
@@ -59,8 +60,14 @@ def main() -> int:
         pixels = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8).tobytes()
         cameras = [node.create_publisher(Image, cam.topic, qos_profile_sensor_data) for cam in c.cameras]
 
-        camera_on = [True]  # SIGUSR1 silences the cameras: a camera driver that hung, when the test wants it
-        signal.signal(signal.SIGUSR1, lambda *_: camera_on.clear())
+        # SIGUSR1 toggles the cameras: a camera driver that hangs, or starts, when the test wants it.
+        camera_on = not args.camera_silent
+
+        def toggle_camera(*_: object) -> None:
+            nonlocal camera_on
+            camera_on = not camera_on
+
+        signal.signal(signal.SIGUSR1, toggle_camera)
 
         def publish_frames() -> None:
             nonlocal frames

@@ -227,8 +227,12 @@ class PolicyNode(WallOssLifecycleNode):
             "observation_to_chunk_s": f"{self._latency_s:.4f}", "chunk_id": str(msg.chunk_id)})
 
     def _observation_diagnostics(self) -> None:
-        """Frames received per camera and what the worker waits for (stale or unsynchronised data)."""
+        """Frames received per camera and what the worker waits for (stale or unsynchronised data).
+
+        The publishers this node has discovered per camera topic tell a driver that is not running (0)
+        from one that runs but whose frames do not arrive (QoS, transport)."""
         values = {f"frames_received/{name}": str(n) for name, n in self._frames_received.items()}
+        values.update({f"publishers/{c.name}": str(self.count_publishers(c.topic)) for c in self.contract.cameras})
         values["joint_states_received"] = str(self._joint_states_received)
         waiting = self._waiting_for
         level = DiagnosticStatus.WARN if waiting and waiting != "no new observation" else DiagnosticStatus.OK
