@@ -23,6 +23,10 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--camera", action="store_true", help="also publish the contract's cameras at 30 Hz")
     parser.add_argument("--camera-silent", action="store_true", help="cameras start silent (SIGUSR1 toggles them)")
+    parser.add_argument("--states-with-camera", action="store_true",
+                        help="publish joint states only while the cameras are on (to count their delivery too)")
+    parser.add_argument("--clock-hz", type=float, default=0.0,
+                        help="also publish /clock (wall time) at this rate, like a simulator or a bag replay")
     args = parser.parse_args()
     c = contract(args.contract)
     joints = dict(rest_state(c).joints)
@@ -30,7 +34,8 @@ def main() -> int:
     node = rclpy.create_node("fake_robot")
     pub = node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
     records: list[dict] = []
-    frames = 0
+    frames = states = 0
+    camera_on = args.camera and not args.camera_silent
 
     def on_command(group: str, msg: JointTrajectory) -> None:
         point = msg.points[0]
@@ -47,12 +52,21 @@ def main() -> int:
         node.create_subscription(JointTrajectory, g.output.topic, lambda m, name=g.name: on_command(name, m), 200)
 
     def publish_state() -> None:
+        nonlocal states
+        if args.states_with_camera and not (camera_on and pub.get_subscription_count() > 0):
+            return
+        states += 1
         msg = JointState()
         msg.header.stamp = node.get_clock().now().to_msg()
         msg.name, msg.position = list(joints), list(joints.values())
         pub.publish(msg)
 
     node.create_timer(0.01, publish_state)
+    if args.clock_hz > 0:
+        from rosgraph_msgs.msg import Clock
+
+        clock_pub = node.create_publisher(Clock, "/clock", 10)
+        node.create_timer(1 / args.clock_hz, lambda: clock_pub.publish(Clock(clock=node.get_clock().now().to_msg())))
     if args.camera:
         import numpy as np
         from sensor_msgs.msg import Image
@@ -61,8 +75,6 @@ def main() -> int:
         cameras = [node.create_publisher(Image, cam.topic, qos_profile_sensor_data) for cam in c.cameras]
 
         # SIGUSR1 toggles the cameras: a camera driver that hangs, or starts, when the test wants it.
-        camera_on = not args.camera_silent
-
         def toggle_camera(*_: object) -> None:
             nonlocal camera_on
             camera_on = not camera_on
@@ -92,7 +104,7 @@ def main() -> int:
         pass
     with open(args.out, "w") as f:
         json.dump(records, f)
-    print(json.dumps({"records": len(records), "frames": frames}), flush=True)
+    print(json.dumps({"records": len(records), "frames": frames, "states": states}), flush=True)
     node.destroy_node()
     rclpy.try_shutdown()
     return 0

@@ -25,15 +25,19 @@ class WallOssLifecycleNode(LifecycleNode):
             return None
 
 
-def run(make_node: Callable[[], LifecycleNode], args: list[str] | None, threads: int = 1) -> int:
-    """Spin a lifecycle node; with --activate (no lifecycle manager) configure and activate it first."""
+def run(make_node: Callable[[], LifecycleNode], args: list[str] | None) -> int:
+    """Spin a lifecycle node; with --activate (no lifecycle manager) configure and activate it first.
+
+    Always a single-threaded executor: rclpy's MultiThreadedExecutor busy-polls while the callbacks of a
+    mutually exclusive group wait (ros2/rclpy#1452); measured, it held a core at 100 % and the policy
+    node lost a quarter of its joint states. Long work belongs in a node's own thread instead."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     argv = args if args is not None else sys.argv
     rclpy.init(args=argv)
     node = make_node()
-    executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         if "--activate" in argv:

@@ -253,7 +253,7 @@ class PolicyNode(WallOssLifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run(PolicyNode, args, threads=2)  # callbacks keep flowing while the worker infers
+    return run(PolicyNode, args)  # the worker is a thread of its own: callbacks keep flowing while it infers
 
 
 if __name__ == "__main__":
