@@ -35,7 +35,7 @@ def test_replays_at_the_recorded_timing_with_clock_and_filters(ros_node, domain_
     ros_node.create_subscription(Clock, "/clock", lambda m: clock.append(stamp_to_sec(m.clock)), reliable)
     for topic in commands:
         ros_node.create_subscription(JointTrajectory, topic, lambda m, t=topic: leaked.append(t), reliable)
-    spin_until(ros_node, lambda: False, 1.0)  # our readers exist before the replay starts publishing
+    # No head start for our readers: the replay waits until each of its topics has a matched subscriber.
     replay = RosProcess("../../wall_oss_ros/ros/bag_replay.py", "--ros-args", "-p", f"bag:={bag}", "-p", "rate:=2.0",
                         "-p", f"topics_exclude:={commands}", domain_id=domain_id)
     try:
@@ -54,3 +54,20 @@ def test_replays_at_the_recorded_timing_with_clock_and_filters(ros_node, domain_
     clock_arr = np.array(clock)
     assert np.all(np.diff(clock_arr) >= 0), "the replay clock went backwards"
     assert clock_arr[0] >= T0 - 1e-9 and clock_arr[-1] == pytest.approx(stamps[-1] + RECEIVE_DELAY_S, abs=0.02)
+
+
+def test_replay_names_the_topics_nobody_subscribes_to(ros_node, tmp_path):
+    from wall_oss_ros.ros.bag_replay import BagReplayer
+
+    bag = tmp_path / "bag"
+    info = write_test_bag(bag, "mcap", duration_s=0.1)
+    ros_node.create_subscription(JointState, "/joint_states", lambda m: None, 10)
+    replayer = BagReplayer(ros_node, bag, wait_for_subscribers_s=0.5)
+    try:
+        start = time.monotonic()
+        unmatched = replayer.wait_for_subscribers()
+        waited = time.monotonic() - start
+    finally:
+        replayer.close()
+    assert unmatched == sorted([info["camera_topic"], "/instruction"])  # /joint_states has our reader
+    assert waited >= 0.5

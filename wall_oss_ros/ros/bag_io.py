@@ -49,14 +49,21 @@ def bag_qos(profile: QoSProfile) -> Qos:
                avoid_ros_namespace_conventions=False)
 
 
+# A reliable writer overwrites samples a lagging reader has not acknowledged once its history is full; a
+# replay runs at or above the recorded rate into nodes that may be busy, so it keeps a second of 100 Hz data.
+REPLAY_RELIABLE_DEPTH = 100
+
+
 def ros_qos(offered: list[Qos] | tuple[Qos, ...]) -> QoSProfile:
-    """The QoS to re-publish a recorded topic with: what its publishers offered (reliable when unknown)."""
+    """The QoS to re-publish a recorded topic with: what its publishers offered (reliable when unknown), with
+    reliable topics at least REPLAY_RELIABLE_DEPTH deep (depth does not affect QoS matching)."""
     if not offered:
-        return QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        return QoSProfile(depth=REPLAY_RELIABLE_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
     q = offered[0]
+    reliable = q.reliability != QosReliability.BEST_EFFORT
+    depth = max(1, int(q.depth) or 10)
     return QoSProfile(
-        depth=max(1, int(q.depth) or 10),
-        reliability=(ReliabilityPolicy.BEST_EFFORT if q.reliability == QosReliability.BEST_EFFORT
-                     else ReliabilityPolicy.RELIABLE),
+        depth=max(depth, REPLAY_RELIABLE_DEPTH) if reliable else depth,
+        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
         durability=(DurabilityPolicy.TRANSIENT_LOCAL if q.durability == QosDurability.TRANSIENT_LOCAL
                     else DurabilityPolicy.VOLATILE))

@@ -35,6 +35,8 @@ PARAMS = (
     Param("topics_exclude", [""], "never replay these topics (e.g. the recorded commands)"),
     Param("publish_clock", True, "publish /clock from the bag's time"),
     Param("clock_hz", 200.0, "/clock rate between messages [Hz of wall time]"),
+    Param("wait_for_subscribers_s", 5.0, "before the first message, wait up to this long for every replayed topic "
+                                         "to have a matched subscriber [s]; 0: start at once"),
 )
 
 
@@ -54,7 +56,7 @@ class BagReplayer:
 
     def __init__(self, node: Node, bag: Path, rate: float = 1.0, start_offset_s: float = 0.0, loop: bool = False,
                  include: tuple[str, ...] = (), exclude: tuple[str, ...] = (), publish_clock: bool = True,
-                 clock_hz: float = 200.0) -> None:
+                 clock_hz: float = 200.0, wait_for_subscribers_s: float = 5.0) -> None:
         if not rate > 0:
             raise ValueError(f"rate must be positive, got {rate}")
         self.node, self.path = node, Path(bag)
@@ -62,6 +64,7 @@ class BagReplayer:
             raise FileNotFoundError(f"{self.path}: no such bag")
         self.rate, self.offset_ns, self.loop = rate, int(start_offset_s * 1e9), loop
         self.clock_period = 1.0 / clock_hz
+        self.wait_for_subscribers_s = wait_for_subscribers_s
         self.reader = AnyReader([self.path], default_typestore=typestore_with_own_messages())
         self.reader.open()
         self.connections = [c for c in self.reader.connections if c.topic != "/clock" and
@@ -94,7 +97,23 @@ class BagReplayer:
             self._clock(bag_start_ns + int((now - wall_start) * self.rate * 1e9))
             time.sleep(min(self.clock_period, wall - now))
 
+    def wait_for_subscribers(self) -> list[str]:
+        """Wait until every replayed topic has a matched subscriber (or the wait is over); the topics without one.
+
+        A message published before discovery has matched a reader is never delivered: without the wait, the
+        first second of a bag silently goes missing from an open-loop check."""
+        deadline = time.monotonic() + self.wait_for_subscribers_s
+        while True:
+            unmatched = sorted(t for t, pub in self.publishers.items() if pub.get_subscription_count() == 0)
+            if not unmatched or time.monotonic() >= deadline or self._stop:
+                return unmatched
+            time.sleep(0.02)
+
     def run(self) -> ReplayStats:
+        unmatched = self.wait_for_subscribers()
+        if unmatched and self.wait_for_subscribers_s > 0:
+            self.node.get_logger().warning(f"no subscriber after {self.wait_for_subscribers_s} s on {unmatched}: "
+                                           "their messages go nowhere")
         start_ns = self.reader.start_time + self.offset_ns
         while not self._stop:
             wall_start = time.monotonic()
@@ -124,7 +143,7 @@ def main(args: list[str] | None = None) -> int:
     try:
         replayer = BagReplayer(node, Path(p["bag"]), float(p["rate"]), float(p["start_offset_s"]), bool(p["loop"]),
                                tuple(t for t in p["topics_include"] if t), tuple(t for t in p["topics_exclude"] if t),
-                               bool(p["publish_clock"]), float(p["clock_hz"]))
+                               bool(p["publish_clock"]), float(p["clock_hz"]), float(p["wait_for_subscribers_s"]))
         node.get_logger().info(f"replaying {replayer.path} ({len(replayer.connections)} topics) at {p['rate']}x")
         stats = replayer.run()
         replayer.close()
