@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from trajectory_msgs.msg import JointTrajectory
 
 from test.support.robots import contract
+from wall_oss_ros.ros.shutdown import until_shutdown
 
 
 def main() -> int:
@@ -22,7 +21,7 @@ def main() -> int:
     for g in contract(args.contract).groups:
         node.create_subscription(JointTrajectory, g.output.topic, lambda m: None, 10)
     print(json.dumps({"ready": True}), flush=True)
-    with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
+    with until_shutdown():
         rclpy.spin(node)
     return 0
 

@@ -8,12 +8,12 @@ import signal
 import time
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from test.support.robots import contract, rest_state
+from wall_oss_ros.ros.shutdown import until_shutdown
 
 
 def main() -> int:
@@ -97,11 +97,10 @@ def main() -> int:
         node.create_timer(1 / 30, publish_frames)
     print(json.dumps({"ready": True}), flush=True)
     end = time.monotonic() + args.duration_s
-    try:
+    with until_shutdown():  # stopped early: still hand over what was recorded
         while time.monotonic() < end:
             rclpy.spin_once(node, timeout_sec=0.01)
-    except (KeyboardInterrupt, ExternalShutdownException):  # stopped early: still hand over what was recorded
-        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second stop request must not cut the recording short
     with open(args.out, "w") as f:
         json.dump(records, f)
     print(json.dumps({"records": len(records), "frames": frames, "states": states}), flush=True)

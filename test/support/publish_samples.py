@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from test.support.msg_samples import sample_action_chunk, sample_executor_status
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
+from wall_oss_ros.ros.shutdown import until_shutdown
 
 
 def main() -> int:
@@ -29,7 +28,7 @@ def main() -> int:
         chunks.publish(sample_action_chunk(seed))
         statuses.publish(sample_executor_status(seed))
     print(json.dumps({"published": args.seeds}), flush=True)
-    with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
+    with until_shutdown():
         rclpy.spin(node)
     return 0
 

@@ -25,6 +25,7 @@ from rosgraph_msgs.msg import Clock
 from wall_oss_ros.ros.bag_io import message_class, ros_qos, typestore_with_own_messages
 from wall_oss_ros.ros.conversions import sec_to_stamp
 from wall_oss_ros.ros.parameters import Param, declare
+from wall_oss_ros.ros.shutdown import until_shutdown
 
 PARAMS = (
     Param("bag", "", "rosbag2 directory or .mcap/.db3 file to replay"),
@@ -141,19 +142,19 @@ def main(args: list[str] | None = None) -> int:
     p = declare(node, PARAMS)
     code = 0
     try:
-        replayer = BagReplayer(node, Path(p["bag"]), float(p["rate"]), float(p["start_offset_s"]), bool(p["loop"]),
-                               tuple(t for t in p["topics_include"] if t), tuple(t for t in p["topics_exclude"] if t),
-                               bool(p["publish_clock"]), float(p["clock_hz"]), float(p["wait_for_subscribers_s"]))
-        node.get_logger().info(f"replaying {replayer.path} ({len(replayer.connections)} topics) at {p['rate']}x")
-        stats = replayer.run()
-        replayer.close()
-        print(json.dumps(stats.summary()), flush=True)
-        node.get_logger().info(f"replay finished: {stats.summary()}")
+        with until_shutdown():
+            replayer = BagReplayer(node, Path(p["bag"]), float(p["rate"]), float(p["start_offset_s"]), bool(p["loop"]),
+                                   tuple(t for t in p["topics_include"] if t),
+                                   tuple(t for t in p["topics_exclude"] if t),
+                                   bool(p["publish_clock"]), float(p["clock_hz"]), float(p["wait_for_subscribers_s"]))
+            node.get_logger().info(f"replaying {replayer.path} ({len(replayer.connections)} topics) at {p['rate']}x")
+            stats = replayer.run()
+            replayer.close()
+            print(json.dumps(stats.summary()), flush=True)
+            node.get_logger().info(f"replay finished: {stats.summary()}")
     except (ValueError, FileNotFoundError, OSError) as exc:
         node.get_logger().error(f"cannot replay: {exc}")
         code = 2
-    except KeyboardInterrupt:
-        pass
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -32,7 +32,9 @@ def run(make_node: Callable[[], LifecycleNode], args: list[str] | None) -> int:
     mutually exclusive group wait (ros2/rclpy#1452); measured, it held a core at 100 % and the policy
     node lost a quarter of its joint states. Long work belongs in a node's own thread instead."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
+
+    from wall_oss_ros.ros.shutdown import until_shutdown
 
     argv = args if args is not None else sys.argv
     rclpy.init(args=argv)
@@ -40,14 +42,13 @@ def run(make_node: Callable[[], LifecycleNode], args: list[str] | None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        if "--activate" in argv:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().fatal("configuration failed (see above): not starting")
-                return 1
-            node.trigger_activate()
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        with until_shutdown():
+            if "--activate" in argv:
+                if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                    node.get_logger().fatal("configuration failed (see above): not starting")
+                    return 1
+                node.trigger_activate()
+            executor.spin()
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -18,7 +18,7 @@ import time
 import cv2
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -29,6 +29,7 @@ from trajectory_msgs.msg import JointTrajectory
 from wall_oss_ros.core.trajectory_following import TrajectoryFollower
 from wall_oss_ros.ros.conversions import sec_to_stamp, stamp_to_sec
 from wall_oss_ros.ros.parameters import Param, declare
+from wall_oss_ros.ros.shutdown import until_shutdown
 from wall_oss_ros.sim.aloha_sim import JOINT_NAMES, AlohaSim
 
 PARAMS = (
@@ -195,10 +196,9 @@ def main(args: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        run_sim(node, executor)
-        node.get_logger().info(f"sim time {node.sim.time_s:.2f} s reached: stopping")
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        with until_shutdown():
+            run_sim(node, executor)
+            node.get_logger().info(f"sim time {node.sim.time_s:.2f} s reached: stopping")
     finally:
         node.sim.close()
         node.destroy_node()

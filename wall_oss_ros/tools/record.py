@@ -20,6 +20,7 @@ def run_record(out: Path, contract_ref: str, storage: str = "mcap", duration_s: 
 
     from wall_oss_ros.ros.dds import ros_environment
     from wall_oss_ros.ros.executor_node import resolve_contract
+    from wall_oss_ros.ros.shutdown import until_shutdown
     from wall_oss_ros.tools.bag_record import BagRecorder, contract_topics
 
     contract = resolve_contract(contract_ref)
@@ -42,12 +43,10 @@ def run_record(out: Path, contract_ref: str, storage: str = "mcap", duration_s: 
         return t
 
     try:
-        with Live(table(), refresh_per_second=2) as live:
+        with until_shutdown(), Live(table(), refresh_per_second=2) as live:
             while duration_s <= 0 or time.monotonic() - started < duration_s:
                 rclpy.spin_once(node, timeout_sec=0.1)
                 live.update(table())
-    except KeyboardInterrupt:
-        pass
     finally:
         recorder.close()
         node.destroy_node()
