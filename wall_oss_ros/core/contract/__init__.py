@@ -15,8 +15,10 @@ from wall_oss_ros.core.contract.model import (
     RobotContract,
     Workspace,
 )
+from wall_oss_ros.core.contract.view_names import view_name
 
 __all__ = [
     "AxisLimits", "Camera", "CameraTransport", "ContractError", "Group", "GroupKind", "KinematicModel", "Output",
     "OutputKind", "Representation", "RobotContract", "Workspace", "load_contract", "parse_contract",
+    "view_name",
 ]

@@ -28,6 +28,7 @@ from wall_oss_ros.core.contract.model import (
     RobotContract,
     Workspace,
 )
+from wall_oss_ros.core.contract.view_names import view_name
 
 JOINT_UNITS = ("rad", "m")
 GRIPPER_UNITS = ("rad", "m", "norm")
@@ -284,7 +285,7 @@ def _group(sec: _Section, contract: _Section, width: int, state_width: int, cont
 def _camera(sec: _Section) -> Camera:
     camera = Camera(sec.string("name"), sec.string("topic"),
                     CameraTransport(sec.string("transport", "raw", [t.value for t in CameraTransport])),
-                    sec.string("view", sec.data.get("name", "camera")))
+                    sec.string("view", view_name(str(sec.data.get("name", "camera")))))
     sec.finish()
     return camera
 

@@ -13,7 +13,13 @@ from wall_oss_ros.core.chunk import relative_values
 from wall_oss_ros.core.contract import RobotContract
 from wall_oss_ros.policy.backend import ChunkResult, Observation, RtcRequest
 from wall_oss_ros.policy.rtc import RtcConfig, RtcGuide, prefix_weights
-from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError, embedded_stats, load_weights, split_normalizer
+from wall_oss_ros.policy.wall_oss.checkpoint import (
+    CheckpointError,
+    embedded_stats,
+    load_weights,
+    split_normalizer,
+    vocab_rows,
+)
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
 from wall_oss_ros.policy.wall_oss.layouts import resolve
 from wall_oss_ros.policy.wall_oss.modeling_wall_oss import WallOssForAction
@@ -79,6 +85,11 @@ class WallOssBackend:
         state_stats, action_stats = stats or (SlotStats.identity(contract.max_state_dim),
                                               SlotStats.identity(contract.max_action_dim))
         self.normalizer = Normalizer(state_stats, action_stats)
+        rows = vocab_rows(state, str(directory))
+        if rows < len(tok):
+            raise CheckpointError(f"{directory}: the embedding has {rows} rows but the tokenizer {len(tok)} tokens "
+                                  "(upstream resizes the embedding to the tokenizer's length)")
+        self.config = self.config.with_vocab_rows(rows)
         self.model = WallOssForAction(self.config, tok.convert_tokens_to_ids(ACTION_TOKEN),
                                       tok.convert_tokens_to_ids(PROPRI_TOKEN))
         load_weights(self.model, state, str(directory))

@@ -84,11 +84,40 @@ def embedded_stats(found: dict[str, dict[str, dict[str, np.ndarray]]], dataset: 
     return stats[0], stats[1]
 
 
+EMBED_KEY, LM_HEAD_KEY = "model.embed_tokens.weight", "lm_head.weight"
+
+
+def vocab_rows(state: dict[str, torch.Tensor], source: str) -> int:
+    """Rows of the token embedding as stored: upstream and LeRobot resize it to the tokenizer's length,
+    so config.json's vocab_size (151936 for wall-oss-flow) is not the size to build."""
+    rows = {k: int(state[k].shape[0]) for k in (EMBED_KEY, LM_HEAD_KEY) if k in state}
+    if not rows:
+        raise CheckpointError(f"{source}: neither {EMBED_KEY} nor {LM_HEAD_KEY} is in the weights")
+    if len(set(rows.values())) > 1:
+        raise CheckpointError(f"{source}: {EMBED_KEY} and {LM_HEAD_KEY} have different row counts {rows}")
+    return next(iter(rows.values()))
+
+
+def untie(state: dict[str, torch.Tensor], tied: bool, source: str) -> None:
+    """Tied embeddings are saved as either half: transformers keeps embed_tokens, LeRobot's
+    save_torch_state_dict keeps lm_head. Bring them to the one key the model owns (embed_tokens)."""
+    if not tied:
+        return
+    if EMBED_KEY in state and LM_HEAD_KEY in state:
+        if not torch.equal(state[EMBED_KEY], state[LM_HEAD_KEY]):
+            raise CheckpointError(f"{source}: tie_word_embeddings is true but {EMBED_KEY} and {LM_HEAD_KEY} differ")
+        del state[LM_HEAD_KEY]
+    elif LM_HEAD_KEY in state:
+        state[EMBED_KEY] = state.pop(LM_HEAD_KEY)
+
+
 def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load with zero missing and zero unexpected keys (a tied lm_head may be absent); shapes must match."""
-    own = model.state_dict()
-    tied = "lm_head.weight" in own and model.lm_head.weight is model.model.embed_tokens.weight
-    missing = sorted(k for k in own if k not in state and not (tied and k == "lm_head.weight"))
+    """Load with zero missing and zero unexpected keys; shapes must match. A tied lm_head may come as
+    either half (see untie)."""
+    tied = model.lm_head.weight is model.model.embed_tokens.weight
+    untie(state, tied, source)
+    own = {k: v for k, v in model.state_dict().items() if not (tied and k == LM_HEAD_KEY)}
+    missing = sorted(k for k in own if k not in state)
     unexpected = sorted(k for k in state if k not in own)
     if missing or unexpected:
         raise CheckpointError(f"{source}: {len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected "
@@ -97,4 +126,7 @@ def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source:
         if tuple(value.shape) != tuple(own[key].shape):
             raise CheckpointError(f"{source}: {key} has shape {tuple(value.shape)}, the configuration expects "
                                   f"{tuple(own[key].shape)}")
-    model.load_state_dict(state, strict=not tied or "lm_head.weight" in state)
+    result = model.load_state_dict(state, strict=False)
+    leftover = [k for k in result.missing_keys if not (tied and k == LM_HEAD_KEY)] + list(result.unexpected_keys)
+    if leftover:  # cannot happen after the checks above; never let a partial load through
+        raise CheckpointError(f"{source}: load left {leftover[:5]}")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLTextConfig, Qwen2_5_VLVisionConfig
+
+from wall_oss_ros.policy.wall_oss.config_fields import VISION_ALIASES, refused_fields
 
 # Text-model fields of the flat layout (the official checkpoints keep them at the top level).
 TEXT_FIELDS = (
@@ -54,6 +57,12 @@ class WallOssConfig:
     def propri_dim(self) -> int:
         return sum(self.agent_pos_config.values())
 
+    def with_vocab_rows(self, rows: int) -> WallOssConfig:
+        """The same architecture with the embedding sized as the checkpoint stores it."""
+        text = copy.deepcopy(self.text)
+        text.vocab_size = int(rows)
+        return replace(self, text=text)
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config.json") -> WallOssConfig:
         """Validate a config mapping; every problem (missing key, wrong type, inconsistent sizes) is a ConfigError."""
@@ -73,6 +82,9 @@ class WallOssConfig:
                 raise ConfigError(f"{source}: {where}{key} is missing")
             return container[key]
 
+        refused = refused_fields(raw)
+        if refused:
+            raise ConfigError(f"{source}: " + "; ".join(refused))
         text_raw = dict(raw.get("text_config") or {})
         for key in TEXT_FIELDS:  # flat layout: text fields at the top level
             if key in raw and key not in text_raw:
@@ -88,6 +100,10 @@ class WallOssConfig:
         text_raw.pop("rope_scaling", None)
         text_raw.pop("rope_theta", None)
         head_dim = int(text_raw["hidden_size"]) // int(text_raw["num_attention_heads"])
+        declared_head_dim = raw.get("head_dim", text_raw.get("head_dim"))
+        if declared_head_dim is not None and int(declared_head_dim) != head_dim:
+            raise ConfigError(f"{source}: head_dim {declared_head_dim} != hidden_size / num_attention_heads "
+                              f"= {head_dim} (Qwen2.5-VL attention derives it)")
         sections = rope_params.get("mrope_section")
         if sections is None or 2 * sum(sections) != head_dim:
             raise ConfigError(f"{source}: rope_scaling.mrope_section {sections} must sum to head_dim / 2 "
@@ -96,6 +112,10 @@ class WallOssConfig:
         text = Qwen2_5_VLTextConfig(**known, rope_parameters=rope_params)
         text._attn_implementation = "sdpa"
         vision_raw = need(raw, "vision_config")
+        vision_raw = dict(vision_raw)
+        for legacy, name in VISION_ALIASES.items():  # Qwen2-VL spellings, checked to agree by refused_fields
+            if legacy in vision_raw and name not in vision_raw and name != "hidden_size":
+                vision_raw[name] = vision_raw[legacy]
         vision = Qwen2_5_VLVisionConfig(**{k: v for k, v in vision_raw.items() if k in VISION_FIELDS})
         vision._attn_implementation = "sdpa"
         if int(vision.out_hidden_size) != int(text.hidden_size):

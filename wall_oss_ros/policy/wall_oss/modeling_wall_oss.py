@@ -160,7 +160,7 @@ class WallOssTextModel(nn.Module):
             hidden = layer(hidden, attention_mask=attention_bias.to(hidden.dtype),
                            position_embeddings=position_embeddings, past_key_values=cache, token_types=token_types,
                            uniform_type=uniform_type)
-        return self.norm(hidden.to(self.norm.weight.dtype))
+        return self.norm(hidden)  # RMSNorm computes in fp32 and rounds to the stream's dtype, as the reference
 
 
 def attention_bias(query_types: torch.Tensor, key_types: torch.Tensor, query_offset: int,
@@ -299,8 +299,10 @@ class WallOssForAction(nn.Module):
             step_bias = attention_bias(step_types, token_types, first, inputs.attention_mask)
 
             def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                hidden = self.model(head.embed_actions(x, t, inputs.dof_mask), step_positions, step_bias,
-                                    step_types, cache, uniform_type=ACTION_TOKEN_TYPE)
+                # The head runs in fp32; the residual stream (and the cached keys/values) in the embedding dtype.
+                step_embeds = head.embed_actions(x, t, inputs.dof_mask).to(embeds.dtype)
+                hidden = self.model(step_embeds, step_positions, step_bias, step_types, cache,
+                                    uniform_type=ACTION_TOKEN_TYPE)
                 cache.crop(-(cache.get_seq_length() - first))  # negative: tokens to drop (every version)
                 return head.velocity(hidden)
         else:

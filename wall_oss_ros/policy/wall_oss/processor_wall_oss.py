@@ -5,7 +5,10 @@ Prompt (LeRobot wall_x utils.get_wallx_normal_text, action mode, no FAST tokens)
   <|im_start|>user\\nObservation: <view>: <|vision_start|><|image_pad|><|vision_end|> …\\nInstruction: <task>
   \\nPredict the next action in robot action.\\nProprioception: <|propri|>\\n<|im_end|>\\n
   <|im_start|>assistant\\n<|action|> × horizon
-Images: long side resized to 256, then Qwen's smart_resize (factor 28, 4·28² … 16384·28² pixels), bicubic.
+Images: long side resized to 256, then Qwen's smart_resize (factor 28, 4·28² … 16384·28² pixels), bicubic
+with antialias, by torchvision's v2 functional.resize on the uint8 tensor as LeRobot does (the v1 function
+gives other pixels for the same frame). The instruction is used as given, with a full stop appended when it
+has none (LeRobot's WallXTaskProcessor); it is not stripped.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as tvf
+from torchvision.transforms.v2 import functional as tvf
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from wall_oss_ros.core.contract import GroupKind, RobotContract
@@ -116,8 +119,10 @@ class WallOssProcessor:
 
     @staticmethod
     def instruction(obs: Observation) -> str:
-        instruction = (obs.instruction or "").strip()
-        if not instruction:
+        """LeRobot's form: as given, plus a full stop. An empty or blank task is refused here (LeRobot would
+        prompt with it, or with "Execute the robot action." for None): a robot without a task should not move."""
+        instruction = obs.instruction or ""
+        if not instruction.strip():
             raise ObservationError("instruction: empty; the policy needs a task description")
         return instruction if instruction.endswith(".") else instruction + "."
 
