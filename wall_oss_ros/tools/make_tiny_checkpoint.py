@@ -25,15 +25,23 @@ from safetensors.torch import save_file
 from wall_oss_ros.core.contract import RobotContract, load_contract
 from wall_oss_ros.core.resources import config_path
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
+from wall_oss_ros.policy.wall_oss.fast_mode import action_token
+from wall_oss_ros.policy.wall_oss.fast_tokenizer import FastActionTokenizer
 from wall_oss_ros.policy.wall_oss.modeling_wall_oss import WallOssForAction
 from wall_oss_ros.policy.wall_oss.processor_wall_oss import ACTION_TOKEN, PROPRI_TOKEN, SPECIAL_TOKENS, prompt
+from wall_oss_ros.policy.wall_oss.size_profiles import size_config
 
 LAYOUTS = ("transformers", "lerobot", "upstream")
 DATASET = "tiny"
+TINY_HORIZON = 32
+TINY_FAST_VOCAB = 512  # FAST BPE ids (the published tokenizer has 2048)
 
 
-def build_hf_processor() -> object:
-    """A byte-level BPE tokenizer trained here on prompt-like text, with Qwen's image / video processors."""
+def build_hf_processor(action_tokens: int = TINY_FAST_VOCAB) -> object:
+    """A byte-level BPE tokenizer trained here on prompt-like text, with Qwen's image / video processors.
+
+    Like the WALL-OSS tokenizer it ends with `action_tokens` <|action_token_k|> tokens, whose first id is
+    recorded as action_token_start_index in tokenizer_config.json (where the reference reads it)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2_5_VLProcessor, Qwen2VLImageProcessor
     from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
@@ -52,32 +60,54 @@ def build_hf_processor() -> object:
                                    additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in
                                                               ("<|im_end|>", "<|endoftext|>")])
     fast.image_token, fast.video_token = "<|image_pad|>", "<|video_pad|>"
+    start = len(fast)
+    fast.add_tokens([action_token(k) for k in range(action_tokens)], special_tokens=True)
+    fast.init_kwargs.update(action_token_start_index=start, action_token_vocab_size=action_tokens)
     return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=fast,
                                video_processor=Qwen2VLVideoProcessor())
 
 
-def tiny_config(vocab_size: int, token_ids: dict[str, int], action_width: int, state_width: int) -> dict:
-    """Flat config.json like wall-oss-flow's, with tiny sizes (head_dim 16: mrope sections sum to 8)."""
-    hidden = 64
-    return {
-        "architectures": ["Qwen2_5_VLMoEForAction"], "model_type": "qwen2_5_vl",
-        "vocab_size": vocab_size, "hidden_size": hidden, "intermediate_size": 128, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "num_key_value_heads": 2, "hidden_act": "silu", "rms_norm_eps": 1e-6,
-        "max_position_embeddings": 4096, "rope_theta": 1000000.0,
-        "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}, "tie_word_embeddings": True,
+def tiny_config(token_ids: dict[str, int], action_width: int, state_width: int) -> dict:
+    """Flat config.json like wall-oss-flow's, with tiny sizes (head_dim 16: mrope sections sum to 8).
+
+    Like the published one it has no pad_token_id, and its vocab_size (the BPE's 512) is not the
+    embedding's row count (the tokenizer's length, action tokens included)."""
+    raw = size_config("tiny", {"action_slots": action_width}, {
         "image_token_id": token_ids["<|image_pad|>"], "video_token_id": token_ids["<|video_pad|>"],
         "vision_start_token_id": token_ids["<|vision_start|>"], "vision_end_token_id": token_ids["<|vision_end|>"],
-        "bos_token_id": None, "eos_token_id": token_ids["<|im_end|>"], "pad_token_id": token_ids["<|endoftext|>"],
-        "vision_config": {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
-                          "out_hidden_size": hidden, "patch_size": 14, "spatial_merge_size": 2,
-                          "temporal_patch_size": 2, "window_size": 112, "fullatt_block_indexes": [1],
-                          "in_channels": 3, "tokens_per_second": 2, "hidden_act": "silu"},
-        "num_experts": 2, "mlp_moe": True, "attention_moe": False, "dim_inputs": [hidden, hidden],
-        "experts": [{"hidden_size": hidden, "intermediate_size": 128, "hidden_act": "silu"},
-                    {"hidden_size": hidden, "intermediate_size": 96, "hidden_act": "silu"}],
-        "dof_config": {"action_slots": action_width}, "agent_pos_config": {"state_slots": state_width},
-        "noise_scheduler": {"num_inference_timesteps": 10},
-    }
+        "eos_token_id": token_ids["<|im_end|>"]})
+    raw.update(max_position_embeddings=4096, agent_pos_config={"state_slots": state_width}, bos_token_id=None)
+    for key in ("vision_token_id", "sliding_window", "max_window_layers"):
+        raw.pop(key)
+    return raw
+
+
+def reactive_init(model: torch.nn.Module, seed: int) -> None:
+    """Fan-in scaled weights, so activations keep unit scale through the layers and the chunk depends
+    measurably on pixels, state and instruction (N(0, 0.05) everywhere left it near input-independent)."""
+    generator = torch.Generator().manual_seed(seed)
+    for name, p in model.named_parameters():
+        with torch.no_grad():
+            if "norm" in name or "ln_q" in name:
+                p.copy_(1.0 + 0.02 * torch.randn(p.shape, generator=generator))
+            elif name.endswith("bias"):
+                p.copy_(0.02 * torch.randn(p.shape, generator=generator))
+            elif "embed_tokens" in name:
+                p.copy_(torch.randn(p.shape, generator=generator))
+            else:
+                fan_in = p[0].numel()
+                p.copy_(torch.randn(p.shape, generator=generator) / fan_in ** 0.5)
+
+
+def fast_tokenizer(action_width: int, seed: int) -> FastActionTokenizer:
+    """A tiny FAST tokenizer fitted offline on smooth normalised chunks of the contract's width."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.0, 1.0, TINY_HORIZON)[:, None]
+    chunks = [np.clip(rng.uniform(-0.6, 0.6, (1, action_width)) + rng.uniform(-0.4, 0.4, (1, action_width))
+                      * np.sin(2 * np.pi * (rng.uniform(0.2, 1.5, (1, action_width)) * t
+                                            + rng.uniform(0, 1, (1, action_width)))), -1.0, 1.0)
+              for _ in range(400)]
+    return FastActionTokenizer.fit(chunks, scale=10.0, vocab_size=TINY_FAST_VOCAB)
 
 
 def contract_statistics(contract: RobotContract, width: int, state: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -105,12 +135,11 @@ def _transformers_layout(out: Path, contract: RobotContract, seed: int,
     processor = build_hf_processor()
     tok = processor.tokenizer
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    raw = tiny_config(len(tok), ids, contract.max_action_dim, contract.max_state_dim)
-    config = WallOssConfig.from_dict(raw)
+    raw = tiny_config(ids, contract.max_action_dim, contract.max_state_dim)
+    config = WallOssConfig.from_dict(raw).with_vocab_rows(len(tok))
     torch.manual_seed(seed)
     model = WallOssForAction(config, ids[ACTION_TOKEN], ids[PROPRI_TOKEN])
-    for p in model.parameters():  # larger than default init so outputs are not near-constant
-        torch.nn.init.normal_(p, 0.0, 0.05)
+    reactive_init(model, seed)
     state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
     for what, width, is_state in (("action", contract.max_action_dim, False), ("propri", contract.max_state_dim, True)):
         lo, delta = contract_statistics(contract, width, is_state)
@@ -127,6 +156,7 @@ def _transformers_layout(out: Path, contract: RobotContract, seed: int,
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     (out / "config.json").write_text(json.dumps(raw, indent=2))
     processor.save_pretrained(str(out))
+    fast_tokenizer(contract.action_dim, seed).save_pretrained(out / "fast_tokenizer")
     return state
 
 

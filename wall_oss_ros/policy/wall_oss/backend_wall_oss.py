@@ -21,8 +21,15 @@ from wall_oss_ros.policy.wall_oss.checkpoint import (
     vocab_rows,
 )
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
+from wall_oss_ros.policy.wall_oss.fast_mode import (
+    DEFAULT_FAST_MAX_TOKENS,
+    PREDICTION_MODES,
+    FastVocabulary,
+    decode_chunk,
+)
+from wall_oss_ros.policy.wall_oss.fast_tokenizer import FastActionTokenizer
 from wall_oss_ros.policy.wall_oss.layouts import resolve
-from wall_oss_ros.policy.wall_oss.modeling_wall_oss import WallOssForAction
+from wall_oss_ros.policy.wall_oss.modeling_wall_oss import ModelInputs, WallOssForAction
 from wall_oss_ros.policy.wall_oss.normalization import Normalizer, SlotStats
 from wall_oss_ros.policy.wall_oss.processor_wall_oss import (
     ACTION_TOKEN,
@@ -53,7 +60,10 @@ class WallOssBackend:
                  dtype: torch.dtype | None = None, denoising_steps: int = 10, use_prefix_cache: bool = True,
                  seed: int = 0, dataset: str | None = None, horizon: int | None = None,
                  rtc: RtcConfig | None = None, subtask_max_tokens: int = 0, compile_backend: str | None = None,
-                 compile_mode: str | None = None, cpu_threads: int = 0) -> None:
+                 compile_mode: str | None = None, cpu_threads: int = 0, prediction_mode: str | None = None,
+                 fast_tokenizer: str | Path | None = None, fast_max_tokens: int = DEFAULT_FAST_MAX_TOKENS) -> None:
+        """prediction_mode: flow | fast; None takes the checkpoint's (a LeRobot policy's prediction_mode, else
+        flow). fast_tokenizer: the FAST files; None: the checkpoint's fast_tokenizer/ directory."""
         from transformers import AutoProcessor
 
         if cpu_threads > 0:  # intra-op threads; on a small CPU, leave cores to the executor and drivers
@@ -68,6 +78,10 @@ class WallOssBackend:
         self.contract, self.dt_s = contract, contract.dt_s
         self.horizon = int(horizon or resolved.horizon or DEFAULT_HORIZON)
         self.denoising_steps, self.use_prefix_cache = int(denoising_steps), use_prefix_cache
+        self.prediction_mode = prediction_mode or resolved.prediction_mode or "flow"
+        if self.prediction_mode not in PREDICTION_MODES:
+            raise ValueError(f"prediction_mode must be one of {PREDICTION_MODES}, got {self.prediction_mode!r}")
+        self.fast_max_tokens = int(fast_max_tokens)
         self.rtc_config = rtc or RtcConfig()
         self.subtask_max_tokens = int(subtask_max_tokens)  # 0: no Uni-CoT subtask generation
         if self.denoising_steps < 1:
@@ -101,12 +115,19 @@ class WallOssBackend:
                                                      mode=compile_mode, dynamic=True)
         self.processor = WallOssProcessor(hf, contract, self.normalizer, self.horizon, contract.max_state_dim,
                                           contract.max_action_dim)
+        self.fast = self.fast_vocabulary = None
+        if self.prediction_mode == "fast":
+            path = Path(fast_tokenizer) if fast_tokenizer else directory / "fast_tokenizer"
+            if not path.is_dir():
+                raise CheckpointError(f"{directory}: prediction_mode fast needs the FAST tokenizer files; {path} "
+                                      "is not a directory (give fast_tokenizer)")
+            self.fast = FastActionTokenizer.from_pretrained(path)
+            self.fast_vocabulary = FastVocabulary.from_tokenizer(tok, self.fast)
         self._lock = threading.Lock()
         self.seed = int(seed)
         self._generator = torch.Generator(device="cpu").manual_seed(seed)
 
-    def _inputs_on_device(self, observation: Observation):  # noqa: ANN202 - ModelInputs
-        inputs = self.processor(observation)
+    def _on_device(self, inputs: ModelInputs) -> ModelInputs:
         for name in ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "proprio", "proprio_mask",
                      "dof_mask"):
             value = getattr(inputs, name)
@@ -130,28 +151,45 @@ class WallOssBackend:
               noise: torch.Tensor | None = None) -> ChunkResult:
         with self._lock:
             start = time.time()
-            inputs = self._inputs_on_device(observation)
-            noise = (self.sample_noise(observation.stamp_ns) if noise is None else noise).to(self.device)
             subtask = self.subtask(observation) if self.subtask_max_tokens > 0 else ""
-            guide = None if rtc is None else self.rtc_guide(rtc, observation, inputs.dof_mask)
-            with torch.inference_mode() if guide is None else torch.no_grad():
-                normalized = self.model.sample_actions(inputs, noise, self.denoising_steps, self.use_prefix_cache,
-                                                       rtc=guide)
-            actions = self.processor.actions(normalized[0].float().cpu().numpy())
+            if self.prediction_mode == "fast":
+                normalized = self._generate_fast(observation)
+            else:
+                normalized = self._sample_flow(observation, rtc, noise)
+            actions = self.processor.actions(normalized)
             return ChunkResult(actions=actions, action_names=self.contract.action_names, dt_s=self.dt_s,
                                state_names=self.processor.state_names,
                                state=np.asarray(observation.state, dtype=float), inference_start_s=start,
-                               inference_end_s=time.time(), denoising_steps=self.denoising_steps,
-                               rtc_prefix_steps=0 if rtc is None else min(rtc.delay_steps, self.horizon),
+                               inference_end_s=time.time(),
+                               denoising_steps=self.denoising_steps if self.prediction_mode == "flow" else 0,
+                               rtc_prefix_steps=0 if rtc is None or self.prediction_mode == "fast" else
+                               min(rtc.delay_steps, self.horizon),
                                subtask=subtask)
+
+    def _sample_flow(self, observation: Observation, rtc: RtcRequest | None, noise: torch.Tensor | None) -> np.ndarray:
+        inputs = self._on_device(self.processor(observation))
+        noise = (self.sample_noise(observation.stamp_ns) if noise is None else noise).to(self.device)
+        guide = None if rtc is None else self.rtc_guide(rtc, observation, inputs.dof_mask)
+        with torch.inference_mode() if guide is None else torch.no_grad():
+            sampled = self.model.sample_actions(inputs, noise, self.denoising_steps, self.use_prefix_cache, rtc=guide)
+        return sampled[0].float().cpu().numpy()
+
+    def _generate_fast(self, observation: Observation) -> np.ndarray:
+        """Greedy action tokens after the prompt → (H, max_action_dim) normalised; FastDecodeError if they do
+        not form a chunk (no chunk then, never a zero one)."""
+        tok = self.processor.tokenizer
+        inputs = self._on_device(self.processor(observation, action_tokens=False))
+        stop = tok.convert_tokens_to_ids("<|im_end|>")
+        with torch.inference_mode():
+            generated = self.model.generate_tokens(inputs, self.fast_max_tokens, {stop})
+        stopped = len(generated) < self.fast_max_tokens
+        return decode_chunk(self.fast, self.fast_vocabulary, generated, stopped, self.horizon,
+                            self.processor.action_index, self.config.action_dim)
 
     def subtask(self, observation: Observation) -> str:
         """Greedy Uni-CoT subtask text for the observation (the reference's language prompt)."""
         tok = self.processor.tokenizer
-        inputs = self.processor.language_inputs(observation)
-        for name in ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "proprio", "proprio_mask",
-                     "dof_mask"):
-            setattr(inputs, name, getattr(inputs, name).to(self.device))
+        inputs = self._on_device(self.processor.language_inputs(observation))
         stop = {tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")}
         with torch.inference_mode():
             ids = self.model.generate_tokens(inputs, self.subtask_max_tokens, stop)

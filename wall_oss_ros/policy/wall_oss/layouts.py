@@ -42,6 +42,7 @@ class ResolvedCheckpoint:
     horizon: int | None
     stats: tuple[SlotStats, SlotStats] | None  # (state, action), when the layout carries them separately
     dataset: str | None
+    prediction_mode: str | None = None  # flow | fast, when the layout records it (a LeRobot policy)
 
 
 def detect(directory: Path) -> str:

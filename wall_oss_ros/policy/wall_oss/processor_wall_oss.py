@@ -37,12 +37,18 @@ class ObservationError(ValueError):
     """An observation the policy cannot use; the message names the field."""
 
 
-def prompt(views: list[str], instruction: str, horizon: int) -> str:
+def generation_prompt(views: list[str], instruction: str) -> str:
+    """The action prompt up to the assistant's turn: what wall-oss-fast continues with action tokens."""
     observation = "".join(f" {v}: <|vision_start|><|image_pad|><|vision_end|>" for v in views)
     return ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
             f"<|im_start|>user\nObservation:{observation}\nInstruction: {instruction}"
             f"\nPredict the next action in robot action.\nProprioception: {PROPRI_TOKEN}\n<|im_end|>\n"
-            f"<|im_start|>assistant\n{ACTION_TOKEN * horizon}")
+            "<|im_start|>assistant\n")
+
+
+def prompt(views: list[str], instruction: str, horizon: int) -> str:
+    """The flow prompt: the assistant's turn is `horizon` <|action|> tokens the action expert denoises."""
+    return generation_prompt(views, instruction) + ACTION_TOKEN * horizon
 
 
 def language_prompt(views: list[str], instruction: str) -> str:
@@ -140,7 +146,8 @@ class WallOssProcessor:
         return ModelInputs(tokens["input_ids"], tokens["attention_mask"], vision["pixel_values"],
                            vision["image_grid_thw"], empty, empty, torch.zeros(1, 0, self.max_action_dim))
 
-    def __call__(self, obs: Observation) -> ModelInputs:
+    def __call__(self, obs: Observation, action_tokens: bool = True) -> ModelInputs:
+        """action_tokens False: the prompt ends at the assistant's turn (FAST generation)."""
         instruction = self.instruction(obs)
         state = np.asarray(obs.state, dtype=float)
         if state.shape != (len(self.state_index),):
@@ -157,7 +164,9 @@ class WallOssProcessor:
         images = self.images(obs)
         vision = self.hf.image_processor(images=images, return_tensors="pt")
         grid = vision["image_grid_thw"]
-        tokens = self._tokens(prompt(self.views, instruction, self.horizon), grid)
+        text = prompt(self.views, instruction, self.horizon) if action_tokens else generation_prompt(self.views,
+                                                                                                     instruction)
+        tokens = self._tokens(text, grid)
         dof = torch.zeros(1, self.horizon, self.max_action_dim)
         dof[:, :, torch.from_numpy(self.action_index)] = 1.0
         return ModelInputs(
