@@ -1,4 +1,4 @@
-"""The three checkpoint layouts load through the one loader, strictly, and give the same actions."""
+"""Every checkpoint layout loads through the one loader, strictly, and gives the same actions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import torch
 from test.policy.test_wall_oss_model import observation
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError
 
-LAYOUTS = ("transformers", "lerobot", "upstream")
+LAYOUTS = ("transformers", "lerobot", "upstream", "wallx-1.1")
+DETECTED = {"transformers": "transformers", "lerobot": "lerobot", "upstream": "upstream", "wallx-1.1": "upstream"}
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +25,14 @@ def test_every_layout_loads_strictly_and_gives_the_same_actions(checkpoints, alo
     from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend
 
     backends = {layout: WallOssBackend(path, aloha, device="cpu") for layout, path in checkpoints.items()}
-    assert {layout: b.layout for layout, b in backends.items()} == {layout: layout for layout in LAYOUTS}
+    assert {layout: b.layout for layout, b in backends.items()} == DETECTED
     noise = backends["transformers"].sample_noise()
     actions = {layout: b.infer(observation(), noise=noise).actions for layout, b in backends.items()}
-    for layout in ("lerobot", "upstream"):
+    for layout in LAYOUTS[1:]:
         np.testing.assert_allclose(actions[layout], actions["transformers"], atol=1e-5)
     weights = {layout: b.model.state_dict() for layout, b in backends.items()}
     for key, value in weights["transformers"].items():
-        for layout in ("lerobot", "upstream"):
+        for layout in LAYOUTS[1:]:
             assert torch.equal(weights[layout][key], value), f"{layout}: {key} differs"
 
 

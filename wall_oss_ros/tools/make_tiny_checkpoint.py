@@ -7,6 +7,8 @@ tokenizer special tokens, at a size a CPU runs in milliseconds. Layouts (wall_os
   lerobot       a wall_x policy directory over a transformers-layout base in base/, "model."-prefixed
                 weights, MEAN_STD statistics in the preprocessor's normalizer safetensors
   upstream      config.yml, model.safetensors, normalizer_action.pth / normalizer_propri.pth (tensors)
+  wallx-1.1     wall-x 1.1.0: nested config.yml (task:/model:/data:), config.json, tokenizer files and
+                norm_stats.json (q01/q99) beside model.safetensors
 The same seed gives the same weights and equivalent statistics in every layout (mean = min + delta / 2,
 std = delta / 2), so all three produce the same actions.
 """
@@ -24,6 +26,7 @@ from safetensors.torch import save_file
 
 from wall_oss_ros.core.contract import RobotContract, load_contract
 from wall_oss_ros.core.resources import config_path
+from wall_oss_ros.policy.wall_oss.checkpoint import EMBED_KEY, LM_HEAD_KEY
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
 from wall_oss_ros.policy.wall_oss.fast_mode import action_token
 from wall_oss_ros.policy.wall_oss.fast_tokenizer import FastActionTokenizer
@@ -31,7 +34,7 @@ from wall_oss_ros.policy.wall_oss.modeling_wall_oss import WallOssForAction
 from wall_oss_ros.policy.wall_oss.processor_wall_oss import ACTION_TOKEN, PROPRI_TOKEN, SPECIAL_TOKENS, prompt
 from wall_oss_ros.policy.wall_oss.size_profiles import size_config
 
-LAYOUTS = ("transformers", "lerobot", "upstream")
+LAYOUTS = ("transformers", "lerobot", "upstream", "wallx-1.1")
 DATASET = "tiny"
 TINY_HORIZON = 32
 TINY_FAST_VOCAB = 512  # FAST BPE ids (the published tokenizer has 2048)
@@ -175,13 +178,20 @@ def write(out: Path, layout: str = "transformers", contract_name: str = "aloha_b
     if layout == "transformers":
         _transformers_layout(out, contract, seed, action_range)
         return out
+    if layout == "wallx-1.1":
+        _wallx_110_layout(out, contract, seed, action_range)
+        return out
     base = out / "base"
     weights, stats = _split_stats(_transformers_layout(base, contract, seed, action_range))
     (base / "model.safetensors").unlink() if layout == "upstream" else None
     a_min, a_delta = (stats[f"action_preprocessor.normalizer_action.{s}.{DATASET}"] for s in ("min", "delta"))
     p_min, p_delta = (stats[f"action_preprocessor.normalizer_propri.{s}.{DATASET}"] for s in ("min", "delta"))
     if layout == "lerobot":
-        save_file({f"model.{k}": v for k, v in weights.items()}, str(out / "model.safetensors"))
+        # LeRobot saves with huggingface_hub.save_torch_state_dict, which keeps one name of a shared tensor:
+        # lm_head.weight stays, the tied model.embed_tokens.weight is dropped.
+        lerobot = {f"model.{k}": v for k, v in weights.items() if k != EMBED_KEY}
+        lerobot[f"model.{LM_HEAD_KEY}"] = weights[EMBED_KEY]
+        save_file(lerobot, str(out / "model.safetensors"))
         policy = {"type": "wall_x", "pretrained_name_or_path": "base", "chunk_size": 32, "n_action_steps": 32,
                   "max_action_dim": contract.max_action_dim, "max_state_dim": contract.max_state_dim,
                   "prediction_mode": "diffusion"}
@@ -206,6 +216,30 @@ def write(out: Path, layout: str = "transformers", contract_name: str = "aloha_b
     torch.save({f"min.{DATASET}": a_min, f"delta.{DATASET}": a_delta}, out / "normalizer_action.pth")
     torch.save({f"min.{DATASET}": p_min, f"delta.{DATASET}": p_delta}, out / "normalizer_propri.pth")
     return out
+
+
+def _wallx_110_layout(out: Path, contract: RobotContract, seed: int,
+                      action_range: tuple[np.ndarray, np.ndarray] | None) -> None:
+    """wall-x 1.1.0's checkpoint: everything in one directory, statistics as q01/q99 of the dataset's dims."""
+    weights, stats = _split_stats(_transformers_layout(out, contract, seed, action_range))
+    save_file(weights, str(out / "model.safetensors"))
+    raw = json.loads((out / "config.json").read_text())
+    norm_stats = {}
+    for what, key, slots in (("propri", "observation.state", [s for g in contract.groups for s in g.state_slots]),
+                             ("action", "action", [s for g in contract.groups for s in g.action_slots])):
+        width = max(slots) + 1
+        lo = stats[f"action_preprocessor.normalizer_{what}.min.{DATASET}"][:width].double()
+        delta = stats[f"action_preprocessor.normalizer_{what}.delta.{DATASET}"][:width].double()
+        norm_stats[key] = {"q01": lo.tolist(), "q99": (lo + delta).tolist(), "mean": (lo + delta / 2).tolist(),
+                           "std": (delta / 4).tolist()}
+    (out / "norm_stats.json").write_text(json.dumps({"norm_stats": norm_stats}, indent=2))
+    train = {"model_type": "qwen2_5",
+             "task": {"dof_config": raw["dof_config"], "agent_pos_config": raw["agent_pos_config"],
+                      "action_horizon": 32, "action_horizon_flow": 32, "use_state_string_representation": False},
+             "model": {"backbone": "qwen2_5", "config_path": "config.json", "processor_path": "."},
+             "data": {"dataset_type": "lerobot", "lerobot_config": {"repo_id": DATASET},
+                      "norm_stats_path": "norm_stats.json"}}
+    (out / "config.yml").write_text(yaml.safe_dump(train, sort_keys=False))
 
 
 def main(argv: list[str] | None = None) -> int:

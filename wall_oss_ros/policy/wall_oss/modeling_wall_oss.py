@@ -13,6 +13,7 @@ action tokens. The full-recompute path (what LeRobot does) stays selectable as t
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -23,6 +24,7 @@ from transformers.activations import ACT2FN
 from transformers.cache_utils import DynamicCache
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
     Qwen2_5_VisionTransformerPretrainedModel,
+    Qwen2_5_VLAttention,
     Qwen2_5_VLDecoderLayer,
     Qwen2_5_VLModel,
     Qwen2_5_VLRMSNorm,
@@ -33,6 +35,9 @@ from wall_oss_ros.policy.rtc import RtcGuide
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
 
 ACTION_TOKEN_TYPE = 1  # moe_token_types value of <|action|> tokens (routed to expert 1)
+# transformers renamed the attention's cache argument (past_key_values → cache, the old name goes in 5.40);
+# an unknown keyword would be swallowed by **kwargs and silently disable the cache, so ask the signature.
+CACHE_KWARG = "cache" if "cache" in inspect.signature(Qwen2_5_VLAttention.forward).parameters else "past_key_values"
 
 
 class SinusoidalTimeEmbedding(nn.Module):
@@ -132,8 +137,7 @@ class WallOssDecoderLayer(Qwen2_5_VLDecoderLayer):
         residual = hidden_states
         h = self.input_layernorm(hidden_states.to(self.input_layernorm.weight.dtype))
         h, _ = self.self_attn(hidden_states=h.to(self.self_attn.q_proj.weight.dtype), attention_mask=attention_mask,
-                              position_embeddings=position_embeddings, past_key_values=past_key_values,
-                              use_cache=past_key_values is not None)
+                              position_embeddings=position_embeddings, **{CACHE_KWARG: past_key_values})
         hidden_states = residual + h.to(residual.dtype)
         residual = hidden_states
         h = self.post_attention_layernorm(hidden_states.to(self.post_attention_layernorm.weight.dtype))
