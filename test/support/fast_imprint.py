@@ -36,9 +36,10 @@ def imprint(backend, observation: Observation, answer: list[int], max_steps: int
             hidden = model.model(model.embed_inputs(inputs), model.rope_positions(inputs), bias, types)
             logits = model.lm_head(hidden[0, length - 1:])
             loss = torch.nn.functional.cross_entropy(logits, target)
-            if bool((logits.argmax(dim=-1) == target).all()) and float(loss) < 0.05:
+            if bool((logits.argmax(dim=-1) == target).all()) and float(loss.detach()) < 0.05:
                 return step
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-    raise AssertionError(f"the tiny model did not learn the answer in {max_steps} steps (loss {float(loss):.3f})")
+    raise AssertionError(f"the tiny model did not learn the answer in {max_steps} steps "
+                         f"(loss {float(loss.detach()):.3f})")

@@ -31,6 +31,7 @@ from wall_oss_ros.policy.wall_oss.layout_files import padded, resolve_path
 from wall_oss_ros.policy.wall_oss.normalization import SlotStats
 
 LAYOUTS = ("transformers", "lerobot", "upstream")
+LEROBOT_PREDICTION_MODES = {"diffusion": "flow", "fast": "fast"}  # LeRobot's names → ours
 
 
 @dataclass
@@ -96,8 +97,12 @@ def _resolve_layout(directory: Path, state_width: int, action_width: int, datase
         base = resolve_path(directory, str(policy.get("pretrained_name_or_path", "")), "pretrained_name_or_path")
         config = json.loads((base / "config.json").read_text())
         state = {k.removeprefix("model."): v for k, v in read_state_dict(directory).items()}
+        mode = LEROBOT_PREDICTION_MODES.get(policy.get("prediction_mode", "diffusion"))
+        if mode is None:
+            raise CheckpointError(f"{directory / 'config.json'}: prediction_mode {policy['prediction_mode']!r} is "
+                                  f"not one of {sorted(LEROBOT_PREDICTION_MODES)}")
         return ResolvedCheckpoint(layout, config, base, state, policy.get("chunk_size"),
-                                  _lerobot_stats(directory, state_width, action_width), dataset)
+                                  _lerobot_stats(directory, state_width, action_width), dataset, mode)
     train = yaml.safe_load((directory / "config.yml").read_text()) or {}
     if not isinstance(train, dict):
         raise CheckpointError(f"{directory / 'config.yml'}: expected a mapping")
