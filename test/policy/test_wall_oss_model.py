@@ -102,7 +102,7 @@ def test_normalisation_round_trips(kind, seed):
     a, b = rng.normal(size=20), rng.uniform(0.1, 3.0, size=20)
     stats = SlotStats(kind, a, b)
     x = a + b * rng.uniform(0.0, 1.0, size=20) if kind == "min_max" else rng.normal(size=20) * 5
-    np.testing.assert_allclose(stats.unnormalize(stats.normalize(x)), x, atol=1e-9)
+    np.testing.assert_allclose(stats.unnormalize(stats.normalize(x)), x, atol=1e-6)  # LeRobot divides by std + 1e-8
 
 
 @pytest.mark.parametrize(("change", "field"), [

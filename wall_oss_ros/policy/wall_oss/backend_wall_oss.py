@@ -28,7 +28,7 @@ from wall_oss_ros.policy.wall_oss.fast_mode import (
     decode_chunk,
 )
 from wall_oss_ros.policy.wall_oss.fast_tokenizer import FastActionTokenizer
-from wall_oss_ros.policy.wall_oss.layouts import resolve
+from wall_oss_ros.policy.wall_oss.layouts import ResolvedCheckpoint, resolve
 from wall_oss_ros.policy.wall_oss.modeling_wall_oss import ModelInputs, WallOssForAction
 from wall_oss_ros.policy.wall_oss.normalization import Normalizer, SlotStats
 from wall_oss_ros.policy.wall_oss.processor_wall_oss import (
@@ -65,6 +65,20 @@ def cast_for_device(model: WallOssForAction, device: str, dtype: torch.dtype | N
             if "layernorm" in name or name.startswith("model.norm") or name.startswith("action_preprocessor"):
                 param.data = param.data.float()
     return dtype
+
+
+def check_trained_inputs(resolved: ResolvedCheckpoint, processor: WallOssProcessor, directory: Path) -> None:
+    """A LeRobot policy records the cameras and dims it was fine-tuned with: the contract must feed the same
+    (another view name or slot order would prompt the model with inputs it never saw, silently)."""
+    if resolved.trained_views is not None and list(resolved.trained_views) != list(processor.views):
+        raise CheckpointError(f"{directory}: the policy was fine-tuned with the views {resolved.trained_views}; the "
+                              f"contract's cameras give {processor.views} (name the cameras like the dataset's "
+                              "image keys, or set their view)")
+    for what, width, slots in (("state", resolved.trained_state_dims, processor.state_index),
+                               ("action", resolved.trained_action_dims, processor.action_index)):
+        if width is not None and sorted(int(s) for s in slots) != list(range(width)):
+            raise CheckpointError(f"{directory}: the dataset's {width} {what} dimensions fill model slots "
+                                  f"0..{width - 1}; the contract maps slots {sorted(int(s) for s in slots)}")
 
 
 class WallOssBackend:
@@ -127,6 +141,7 @@ class WallOssBackend:
                                                      mode=compile_mode, dynamic=True)
         self.processor = WallOssProcessor(hf, contract, self.normalizer, self.horizon, contract.max_state_dim,
                                           contract.max_action_dim)
+        check_trained_inputs(resolved, self.processor, directory)
         self.fast = self.fast_vocabulary = None
         if self.prediction_mode == "fast":
             path = Path(fast_tokenizer) if fast_tokenizer else directory / "fast_tokenizer"

@@ -3,10 +3,8 @@
 transformers  config.json (Qwen2.5-VL flat config + WALL-OSS fields), model.safetensors (+ index),
               tokenizer / processor files — the x-square-robot/wall-oss-flow layout. Statistics, if any,
               are the upstream normaliser keys inside model.safetensors.
-lerobot       a LeRobot `wall_x` policy directory: config.json with "type": "wall_x" whose
-              pretrained_name_or_path names the base (transformers layout) directory; model.safetensors
-              with the policy's "model." prefix; policy_preprocessor*_normalizer_processor.safetensors
-              with MEAN_STD statistics of the dataset's (unpadded) state and action.
+lerobot       a LeRobot `wall_x` policy directory as save_pretrained writes it, over its base (transformers
+              layout); see layout_lerobot.
 upstream      a wall-x training directory: config.yml (flat, or wall-x 1.1.0's nested task:/model:/data:),
               model.safetensors, statistics in norm_stats.json (q01/q99) or normalizer_*.pth (tensors
               only); see layout_upstream.
@@ -22,16 +20,13 @@ from typing import Any
 import torch
 import yaml
 from safetensors import SafetensorError
-from safetensors.torch import load_file
 
-from wall_oss_ros.policy.wall_oss import layout_upstream
+from wall_oss_ros.policy.wall_oss import layout_lerobot, layout_upstream
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError, read_state_dict
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import ConfigError
-from wall_oss_ros.policy.wall_oss.layout_files import padded, resolve_path
 from wall_oss_ros.policy.wall_oss.normalization import SlotStats
 
 LAYOUTS = ("transformers", "lerobot", "upstream")
-LEROBOT_PREDICTION_MODES = {"diffusion": "flow", "fast": "fast"}  # LeRobot's names → ours
 
 
 @dataclass
@@ -44,6 +39,14 @@ class ResolvedCheckpoint:
     stats: tuple[SlotStats, SlotStats] | None  # (state, action), when the layout carries them separately
     dataset: str | None
     prediction_mode: str | None = None  # flow | fast, when the layout records it (a LeRobot policy)
+    trained_views: list[str] | None = None  # prompt view names the policy was fine-tuned with (LeRobot)
+    trained_state_dims: int | None = None  # the dataset's state / action widths (LeRobot), slots 0..n-1
+    trained_action_dims: int | None = None
+
+
+def _feature_width(policy: dict[str, Any], section: str, key: str) -> int | None:
+    shape = ((policy.get(section) or {}).get(key) or {}).get("shape")
+    return int(shape[0]) if shape else None
 
 
 def detect(directory: Path) -> str:
@@ -58,21 +61,6 @@ def detect(directory: Path) -> str:
             raise CheckpointError(f"{config}: unreadable ({exc})") from exc
         return "lerobot" if kind == "wall_x" else "transformers"
     raise CheckpointError(f"{directory}: not a WALL-OSS checkpoint (no config.json or config.yml)")
-
-
-def _lerobot_stats(directory: Path, state_width: int, action_width: int) -> tuple[SlotStats, SlotStats] | None:
-    files = sorted(directory.glob("policy_preprocessor*normalizer_processor.safetensors"))
-    if not files:
-        return None
-    flat = load_file(str(files[0]))
-    try:
-        state_mean, state_std = flat["observation.state.mean"], flat["observation.state.std"]
-        action_mean, action_std = flat["action.mean"], flat["action.std"]
-    except KeyError as exc:
-        raise CheckpointError(f"{files[0]}: lacks {exc.args[0]}") from exc
-    as_np = [t.float().numpy().reshape(-1) for t in (state_mean, state_std, action_mean, action_std)]
-    return (SlotStats("mean_std", padded(as_np[0], state_width, 0.0), padded(as_np[1], state_width, 1.0)),
-            SlotStats("mean_std", padded(as_np[2], action_width, 0.0), padded(as_np[3], action_width, 1.0)))
 
 
 def resolve(directory: Path, state_width: int, action_width: int, dataset: str | None = None) -> ResolvedCheckpoint:
@@ -93,16 +81,12 @@ def _resolve_layout(directory: Path, state_width: int, action_width: int, datase
         return ResolvedCheckpoint(layout, config, directory, read_state_dict(directory),
                                   config.get("action_horizon"), None, dataset)
     if layout == "lerobot":
-        policy = json.loads((directory / "config.json").read_text())
-        base = resolve_path(directory, str(policy.get("pretrained_name_or_path", "")), "pretrained_name_or_path")
-        config = json.loads((base / "config.json").read_text())
-        state = {k.removeprefix("model."): v for k, v in read_state_dict(directory).items()}
-        mode = LEROBOT_PREDICTION_MODES.get(policy.get("prediction_mode", "diffusion"))
-        if mode is None:
-            raise CheckpointError(f"{directory / 'config.json'}: prediction_mode {policy['prediction_mode']!r} is "
-                                  f"not one of {sorted(LEROBOT_PREDICTION_MODES)}")
-        return ResolvedCheckpoint(layout, config, base, state, policy.get("chunk_size"),
-                                  _lerobot_stats(directory, state_width, action_width), dataset, mode)
+        policy, config, base, state, stats = layout_lerobot.read(directory, state_width, action_width)
+        return ResolvedCheckpoint(layout, config, base, state, policy.get("chunk_size"), stats, dataset,
+                                  layout_lerobot.PREDICTION_MODES[policy.get("prediction_mode", "diffusion")],
+                                  layout_lerobot.camera_views(policy) or None, _feature_width(policy, "input_features",
+                                                                                             "observation.state"),
+                                  _feature_width(policy, "output_features", "action"))
     train = yaml.safe_load((directory / "config.yml").read_text()) or {}
     if not isinstance(train, dict):
         raise CheckpointError(f"{directory / 'config.yml'}: expected a mapping")

@@ -236,7 +236,9 @@ class WallOssForAction(nn.Module):
         slots = ids == self.propri_token_id
         if inputs.proprio.shape[1] == 0 and not bool(slots.any()):
             return embeds  # a prompt without proprioception (the subtask prompt)
-        proprio = self.action_preprocessor.embed_proprio(inputs.proprio, inputs.proprio_mask)
+        # The state is rounded to the stream's dtype before the (fp32) projection, as the reference does in bf16.
+        proprio = self.action_preprocessor.embed_proprio(inputs.proprio.to(embeds.dtype),
+                                                         inputs.proprio_mask.to(embeds.dtype))
         if int(slots.sum()) != proprio.shape[0] * proprio.shape[1]:
             raise ValueError(f"{int(slots.sum())} <|propri|> tokens for {proprio.shape[0] * proprio.shape[1]} states")
         return embeds.masked_scatter(slots[..., None], proprio.to(embeds.dtype))

@@ -33,7 +33,7 @@ class SlotStats:
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
         if self.kind == "mean_std":
-            return (x - self.a) / np.maximum(self.b, EPS)
+            return (x - self.a) / (self.b + EPS)  # LeRobot's NormalizerProcessorStep
         return np.clip(2.0 * (x - self.a) / np.maximum(self.b, EPS) - 1.0, -1.0, 1.0)
 
     def unnormalize(self, y: np.ndarray) -> np.ndarray:
