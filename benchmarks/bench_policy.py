@@ -1,11 +1,17 @@
-"""Chunk latency of the WALL-OSS runtime: full recompute (the reference path) vs prefix KV cache.
+"""Chunk latency of the WALL-OSS flow/fast runtime, every variant timed interleaved in one run.
 
-Builds the architecture from a config with random weights (nothing is downloaded) and times one chunk
-(vision + prefix + 10 Euler steps over 32 action tokens) for synthetic images of the given size.
-Sizes: tiny (the test checkpoint's dimensions), small (a CPU-sized stand-in where compute, not Python,
-dominates), real (Qwen2.5-VL-3B + a 1024-wide action expert, ≈4 B parameters; for a GPU).
+Builds the architecture from a size profile (policy/wall_oss/size_profiles.py) with random weights
+(nothing is downloaded) and times one chunk for synthetic images of the given size:
+  flow, full recompute   vision + the whole sequence at each of the Euler steps (LeRobot's path)
+  flow, prefix KV cache  vision + prefix once, then only the 32 action tokens per step
+  fast, N tokens         vision + prefix once, then N greedy tokens with the KV cache (wall-oss-fast answers
+                         a chunk with tens of tokens; the reference allows 100)
+in each dtype asked for (fp32, and bf16 with fp32 norms and action head, as on a GPU). Ratios are of
+p50s measured in the same run. Sizes: tiny (the test checkpoint's dimensions), small (a CPU stand-in
+where compute, not Python, dominates), real (the published wall-oss-flow, ≈ 4 B parameters; for a GPU).
 
     python benchmarks/bench_policy.py [--size tiny|small|real] [--cameras 1] [--image 224] [--runs 20]
+        [--dtypes fp32,bf16] [--fast-tokens 50] [--json out.json]
 """
 
 from __future__ import annotations
@@ -18,49 +24,14 @@ import time
 import numpy as np
 import torch
 
-from wall_oss_ros.policy.wall_oss.backend_wall_oss import cast_for_device
+from wall_oss_ros.policy.wall_oss.backend_wall_oss import cast_for_device, torch_dtype
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
 from wall_oss_ros.policy.wall_oss.modeling_wall_oss import ModelInputs, WallOssForAction
-
-VOCAB = 151_936 + 64  # Qwen2.5 vocabulary plus added special tokens (real size)
-
-
-def size_config(size: str) -> dict:
-    if size == "real":  # Qwen2.5-VL-3B text + vision; action expert as in wall-x (dim_inputs [2048, 1024])
-        text = dict(vocab_size=VOCAB, hidden_size=2048, intermediate_size=11008, num_hidden_layers=36,
-                    num_attention_heads=16, num_key_value_heads=2, mrope=[16, 24, 24])
-        vision = dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, fullatt=[7, 15, 23, 31])
-        expert = (1024, 2048)
-    elif size == "small":
-        text = dict(vocab_size=4096, hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
-                    num_attention_heads=8, num_key_value_heads=2, mrope=[8, 12, 12])
-        vision = dict(depth=4, hidden_size=256, intermediate_size=512, num_heads=4, fullatt=[3])
-        expert = (256, 512)
-    else:
-        text = dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                    num_attention_heads=4, num_key_value_heads=2, mrope=[2, 3, 3])
-        vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, fullatt=[1])
-        expert = (64, 96)
-    hidden = text["hidden_size"]
-    v = text["vocab_size"]
-    return {
-        **{k: text[k] for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                                "num_attention_heads", "num_key_value_heads")},
-        "rms_norm_eps": 1e-6, "rope_theta": 1e6, "rope_scaling": {"type": "mrope", "mrope_section": text["mrope"]},
-        "tie_word_embeddings": True, "image_token_id": v - 1, "video_token_id": v - 2, "vision_start_token_id": v - 3,
-        "vision_config": {"depth": vision["depth"], "hidden_size": vision["hidden_size"],
-                          "intermediate_size": vision["intermediate_size"], "num_heads": vision["num_heads"],
-                          "out_hidden_size": hidden, "patch_size": 14, "spatial_merge_size": 2,
-                          "temporal_patch_size": 2, "window_size": 112, "fullatt_block_indexes": vision["fullatt"],
-                          "in_channels": 3, "tokens_per_second": 2, "hidden_act": "silu"},
-        "num_experts": 2, "dim_inputs": [hidden, expert[0]],
-        "experts": [{"hidden_size": hidden, "intermediate_size": text["intermediate_size"], "hidden_act": "silu"},
-                    {"hidden_size": expert[0], "intermediate_size": expert[1], "hidden_act": "silu"}],
-        "dof_config": {"action": 20}, "agent_pos_config": {"state": 20},
-    }
+from wall_oss_ros.policy.wall_oss.size_profiles import REAL_VOCAB_ROWS, SIZES, size_config
 
 
-def synthetic_inputs(config: WallOssConfig, cameras: int, image: int, horizon: int, device: str) -> ModelInputs:
+def synthetic_inputs(config: WallOssConfig, cameras: int, image: int, horizon: int, device: str,
+                     action_tokens: bool = True) -> ModelInputs:
     """The token layout of a real prompt: ~20 text tokens, per camera a vision block, 1 <|propri|>, the actions."""
     v = config.text.vocab_size
     action_id, propri_id = v - 4, v - 5
@@ -69,59 +40,89 @@ def synthetic_inputs(config: WallOssConfig, cameras: int, image: int, horizon: i
     ids = list(range(10, 30))
     for _ in range(cameras):
         ids += [config.vision_start_token_id] + [config.image_token_id] * merged + [40, 41]
-    ids += list(range(50, 70)) + [propri_id] + [71, 72] + [action_id] * horizon
+    ids += list(range(50, 70)) + [propri_id] + [71, 72] + ([action_id] * horizon if action_tokens else [73, 74])
     input_ids = torch.tensor([ids], device=device)
     grid = torch.tensor([[1, patches, patches]] * cameras, device=device)
     pixels = torch.randn(cameras * patches * patches, 3 * 2 * 14 * 14, device=device)
-    return ModelInputs(input_ids, torch.ones_like(input_ids), pixels, grid, torch.randn(1, 1, 20, device=device),
-                       torch.ones(1, 1, 20, device=device), torch.ones(1, horizon, 20, device=device))
+    width = config.action_dim
+    return ModelInputs(input_ids, torch.ones_like(input_ids), pixels, grid, torch.randn(1, 1, width, device=device),
+                       torch.ones(1, 1, width, device=device), torch.ones(1, horizon, width, device=device))
+
+
+def build(size: str, device: str, dtype_name: str) -> tuple[WallOssForAction, torch.dtype]:
+    torch.manual_seed(0)
+    raw = size_config(size)
+    rows = REAL_VOCAB_ROWS if size == "real" else raw["vocab_size"]
+    config = WallOssConfig.from_dict(raw).with_vocab_rows(rows)
+    v = config.text.vocab_size
+    model = WallOssForAction(config, action_token_id=v - 4, propri_token_id=v - 5)
+    dtype = cast_for_device(model, device, torch_dtype(dtype_name))
+    return model.eval(), dtype
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=["tiny", "small", "real"], default="tiny")
+    parser.add_argument("--size", choices=SIZES, default="tiny")
     parser.add_argument("--cameras", type=int, default=1)
     parser.add_argument("--image", type=int, default=224, help="square image side [px]")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--dtypes", default="fp32,bf16", help="comma-separated: fp32, bf16")
+    parser.add_argument("--fast-tokens", type=int, default=50, help="tokens a FAST chunk generates (0: skip)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json")
     args = parser.parse_args()
-    torch.manual_seed(0)
-    config = WallOssConfig.from_dict(size_config(args.size))
-    v = config.text.vocab_size
-    model = WallOssForAction(config, action_token_id=v - 4, propri_token_id=v - 5)
-    dtype = cast_for_device(model, args.device, None)
-    model.eval()
-    inputs = synthetic_inputs(config, args.cameras, args.image, 32, args.device)
-    noise = torch.randn(1, 32, config.action_dim, device=args.device)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-    times: dict[str, list[float]] = {"full recompute": [], "prefix KV cache": []}
+    variants = {}
+    for dtype_name in args.dtypes.split(","):
+        model, _ = build(args.size, args.device, dtype_name)
+        flow_inputs = synthetic_inputs(model.config, args.cameras, args.image, 32, args.device)
+        fast_inputs = synthetic_inputs(model.config, args.cameras, args.image, 32, args.device, action_tokens=False)
+        noise = torch.randn(1, 32, model.config.action_dim, device=args.device)
+        variants[f"flow, full recompute, {dtype_name}"] = lambda m=model, i=flow_inputs, n=noise: m.sample_actions(
+            i, n, args.steps, use_prefix_cache=False)
+        variants[f"flow, prefix KV cache, {dtype_name}"] = lambda m=model, i=flow_inputs, n=noise: m.sample_actions(
+            i, n, args.steps, use_prefix_cache=True)
+        if args.fast_tokens > 0:  # no stop token: exactly fast_tokens greedy steps
+            variants[f"fast, {args.fast_tokens} tokens, {dtype_name}"] = (
+                lambda m=model, i=fast_inputs: m.generate_tokens(i, args.fast_tokens, set()))
+    times: dict[str, list[float]] = {label: [] for label in variants}
     with torch.inference_mode():
         for _ in range(2):  # warm-up
-            for cached in (False, True):
-                model.sample_actions(inputs, noise, args.steps, use_prefix_cache=cached)
-        for _ in range(args.runs):  # interleaved so both paths see the same machine state
-            for label, cached in (("full recompute", False), ("prefix KV cache", True)):
+            for run in variants.values():
+                run()
+        for _ in range(args.runs):  # interleaved so every variant sees the same machine state
+            for label, run in variants.items():
                 sync()
                 t0 = time.perf_counter()
-                model.sample_actions(inputs, noise, args.steps, use_prefix_cache=cached)
+                run()
                 sync()
                 times[label].append((time.perf_counter() - t0) * 1e3)
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    print(f"machine: {platform.machine()}, device {args.device}, dtype {dtype}, torch {torch.__version__}; "
-          f"size {args.size} ({params:.1f} M parameters), {args.cameras} camera(s) {args.image}², "
-          f"{inputs.input_ids.shape[1]} tokens, {args.steps} steps, {args.runs} runs")
+    print(f"machine: {platform.machine()}, device {args.device}, torch {torch.__version__}; size {args.size} "
+          f"({params:.1f} M parameters), {args.cameras} camera(s) {args.image}², "
+          f"{flow_inputs.input_ids.shape[1]} tokens, {args.steps} Euler steps, {args.runs} runs")
     result = {}
     for label, values in times.items():
         arr = np.array(values)
         result[label] = {"p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95))}
-        print(f"{label:16s} p50 {result[label]['p50_ms']:9.2f} ms  p95 {result[label]['p95_ms']:9.2f} ms")
-    ratio = result["full recompute"]["p50_ms"] / result["prefix KV cache"]["p50_ms"]
-    print(f"speed-up of the prefix KV cache (p50, same run): {ratio:.2f}x")
+        print(f"{label:34s} p50 {result[label]['p50_ms']:9.2f} ms  p95 {result[label]['p95_ms']:9.2f} ms")
+    ratios = {}
+    for dtype_name in args.dtypes.split(","):
+        cached = result[f"flow, prefix KV cache, {dtype_name}"]["p50_ms"]
+        ratios[f"KV cache speed-up, {dtype_name}"] = result[f"flow, full recompute, {dtype_name}"]["p50_ms"] / cached
+        if args.fast_tokens > 0:
+            ratios[f"fast / flow (KV cache), {dtype_name}"] = (
+                result[f"fast, {args.fast_tokens} tokens, {dtype_name}"]["p50_ms"] / cached)
+    names = args.dtypes.split(",")
+    if "fp32" in names and "bf16" in names:
+        ratios["bf16 / fp32, flow KV cache"] = (result["flow, prefix KV cache, bf16"]["p50_ms"]
+                                                / result["flow, prefix KV cache, fp32"]["p50_ms"])
+    for label, ratio in ratios.items():
+        print(f"{label:34s} {ratio:6.2f}x (p50, same run)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "results": result, "ratio": ratio}, f, indent=2)
+            json.dump({"args": vars(args), "results": result, "ratios": ratios}, f, indent=2)
     return 0
 
 

@@ -53,3 +53,41 @@ def test_chunks_carry_the_t_obs_of_the_frames_used(ros_node, domain_id, tiny_che
     ids = [chunk.chunk_id for chunk in chunks]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert len({chunk.header.stamp.sec * 10**9 + chunk.header.stamp.nanosec for chunk in chunks}) == len(chunks)
+
+
+def test_fast_mode_that_cannot_decode_publishes_no_chunk_and_says_why(ros_node, domain_id, tiny_checkpoint):
+    """A random tiny model never answers with decodable FAST tokens: the node reports ERROR and publishes
+    nothing (the reference decoder would have returned a zero chunk)."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    c = contract("aloha_bimanual")
+    node = node_process("policy_node", domain_id, checkpoint=tiny_checkpoint, instruction="insert the peg",
+                        device="cpu", prediction_mode="fast", fast_max_tokens=8)
+    camera = ros_node.create_publisher(Image, "/camera/top/image_raw", qos_profile_sensor_data)
+    joints = ros_node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
+    chunks: list[ActionChunk] = []
+    errors: list[str] = []
+    reliable = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+    ros_node.create_subscription(ActionChunk, "/policy_node/action_chunk", chunks.append, reliable)
+    ros_node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: errors.extend(
+        s.message for s in m.status if s.level == DiagnosticStatus.ERROR and "inference failed" in s.message),
+        reliable)
+    rest = rest_state(c).joints
+    rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8).tobytes()
+    try:
+        deadline = time.monotonic() + 60
+        while len(errors) < 3 and time.monotonic() < deadline:
+            stamp = sec_to_stamp(time.time())
+            frame = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=rgb)
+            frame.header.stamp = stamp
+            camera.publish(frame)
+            state = JointState(name=list(rest), position=list(rest.values()))
+            state.header.stamp = stamp
+            joints.publish(state)
+            spin_until(ros_node, lambda: False, 1 / 30)
+    finally:
+        node.stop()
+    assert len(errors) >= 3, f"no inference errors reported; policy_node stderr:\n{node.stderr()[-2000:]}"
+    assert "no action tokens" in errors[0] and "token budget exhausted" in errors[0]
+    assert chunks == []
+    assert "fast mode" in node.stderr()
