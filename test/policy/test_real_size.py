@@ -36,3 +36,19 @@ def test_real_profile_has_the_reference_names_and_shapes():
     assert config.action_dim == 20 and ours["model.embed_tokens.weight"] == [153715, 2048]
     params = sum(v.numel() for k, v in model.state_dict().items() if k != "lm_head.weight")
     assert 4.0e9 < params < 4.3e9  # Qwen2.5-VL-3B + a 2048-wide expert in every layer
+
+
+def test_the_published_config_loads_as_the_real_profile():
+    """test/data/wall_x_qwen25_config.json: the 39 keys of wall-x's workspace/lerobot_example/qwen25_config.json
+    (suolyer/wall-x@e23a586), equal to the source file. Every one is computed or inert; the architecture is `real`'s."""
+    published = WallOssConfig.from_dict(json.loads((REPO_ROOT / "test" / "data" / "wall_x_qwen25_config.json")
+                                                   .read_text()))
+    real = WallOssConfig.from_dict(size_config("real"))
+    for field in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                  "num_key_value_heads", "vocab_size", "rms_norm_eps"):
+        assert getattr(published.text, field) == getattr(real.text, field), field
+    for field in ("depth", "hidden_size", "intermediate_size", "num_heads", "out_hidden_size", "patch_size",
+                  "fullatt_block_indexes", "window_size", "in_channels"):
+        assert getattr(published.vision, field) == getattr(real.vision, field), field
+    assert (published.experts, published.dim_inputs, published.dof_config) == (real.experts, real.dim_inputs,
+                                                                               real.dof_config)
