@@ -91,3 +91,50 @@ def test_fast_mode_that_cannot_decode_publishes_no_chunk_and_says_why(ros_node, 
     assert "no action tokens" in errors[0] and "token budget exhausted" in errors[0]
     assert chunks == []
     assert "fast mode" in node.stderr()
+
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
+def test_ctrl_c_mid_inference_exits_cleanly_and_quickly(ros_node, domain_id, tiny_checkpoint, signals):
+    """The worker used to be left inside torch at exit: 'terminate called without an active exception'."""
+    import os
+    import signal
+
+    c = contract("aloha_bimanual")
+    node = node_process("policy_node", domain_id, checkpoint=tiny_checkpoint, instruction="insert the peg",
+                        device="cpu")
+    camera = ros_node.create_publisher(Image, "/camera/top/image_raw", qos_profile_sensor_data)
+    joints = ros_node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
+    chunks: list[ActionChunk] = []
+    ros_node.create_subscription(ActionChunk, "/policy_node/action_chunk", chunks.append,
+                                 QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE))
+    rest = rest_state(c).joints
+    rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8).tobytes()
+
+    def feed() -> None:
+        stamp = sec_to_stamp(time.time())
+        frame = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=rgb)
+        frame.header.stamp = stamp
+        camera.publish(frame)
+        state = JointState(name=list(rest), position=list(rest.values()))
+        state.header.stamp = stamp
+        joints.publish(state)
+        spin_until(ros_node, lambda: False, 1 / 30)
+
+    try:
+        deadline = time.monotonic() + 60
+        while len(chunks) < 2 and time.monotonic() < deadline:
+            feed()
+        assert len(chunks) >= 2, f"no chunks; stderr:\n{node.stderr()[-2000:]}"
+        feed()  # a fresh frame: the worker is computing the next chunk now
+        stopped = time.monotonic()
+        for _ in range(signals):
+            os.kill(node.pid, signal.SIGINT)
+            time.sleep(0.05)
+        code = node.wait(10.0)
+        elapsed = time.monotonic() - stopped
+    finally:
+        node.stop()
+    errors = node.stderr()
+    assert code == 0, f"exit code {code}; stderr:\n{errors[-2000:]}"
+    assert elapsed < 5.0  # inside launch's SIGINT grace period
+    assert "terminate called" not in errors and "Traceback" not in errors, errors[-2000:]

@@ -25,7 +25,7 @@ from rosgraph_msgs.msg import Clock
 from wall_oss_ros.ros.bag_io import message_class, ros_qos, typestore_with_own_messages
 from wall_oss_ros.ros.conversions import sec_to_stamp
 from wall_oss_ros.ros.parameters import Param, declare
-from wall_oss_ros.ros.shutdown import until_shutdown
+from wall_oss_ros.ros.shutdown import ignore_further_signals, until_shutdown
 
 PARAMS = (
     Param("bag", "", "rosbag2 directory or .mcap/.db3 file to replay"),
@@ -138,11 +138,12 @@ class BagReplayer:
 
 def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args if args is not None else sys.argv)
-    node = rclpy.create_node("bag_replay")
-    p = declare(node, PARAMS)
+    node = None
     code = 0
     try:
-        with until_shutdown():
+        with until_shutdown():  # Ctrl-C at any point, start-up (reading the bag, discovery) included
+            node = rclpy.create_node("bag_replay")
+            p = declare(node, PARAMS)
             replayer = BagReplayer(node, Path(p["bag"]), float(p["rate"]), float(p["start_offset_s"]), bool(p["loop"]),
                                    tuple(t for t in p["topics_include"] if t),
                                    tuple(t for t in p["topics_exclude"] if t),
@@ -153,10 +154,13 @@ def main(args: list[str] | None = None) -> int:
             print(json.dumps(stats.summary()), flush=True)
             node.get_logger().info(f"replay finished: {stats.summary()}")
     except (ValueError, FileNotFoundError, OSError) as exc:
-        node.get_logger().error(f"cannot replay: {exc}")
+        if node is not None:
+            node.get_logger().error(f"cannot replay: {exc}")
         code = 2
     finally:
-        node.destroy_node()
+        ignore_further_signals()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
     return code
 

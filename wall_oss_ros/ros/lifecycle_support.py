@@ -34,7 +34,7 @@ def run(make_node: Callable[[], LifecycleNode], args: list[str] | None) -> int:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from wall_oss_ros.ros.shutdown import until_shutdown
+    from wall_oss_ros.ros.shutdown import ignore_further_signals, until_shutdown
 
     argv = args if args is not None else sys.argv
     rclpy.init(args=argv)
@@ -50,6 +50,7 @@ def run(make_node: Callable[[], LifecycleNode], args: list[str] | None) -> int:
                 node.trigger_activate()
             executor.spin()
     finally:
+        ignore_further_signals()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -10,6 +10,7 @@ one ends) or `on_demand` (when the executor's status says it wants a chunk).
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 
@@ -67,6 +68,8 @@ PARAMS = (
     Param("subtask_max_tokens", 0, "Uni-CoT subtask tokens to generate per chunk (0: off)"),
     Param("status_topic", "/executor_node/status", "ExecutorStatus topic (on_demand trigger and RTC)"),
     Param("frame_id", "base_link", "frame_id of published chunks"),
+    Param("shutdown_timeout_s", 3.0, "on shutdown, wait this long for an inference in progress to end [s]; then "
+          "the process exits without it (inside launch's 5 s grace)"),
 )
 
 
@@ -132,9 +135,26 @@ class PolicyNode(WallOssLifecycleNode):
                                f"horizon {self.backend.horizon}, contract {self.contract.name}")
         return TransitionCallbackReturn.SUCCESS
 
-    def destroy_node(self) -> None:
-        self._running = False  # the worker thread ends at its next wake-up
+    def _stop_worker(self, timeout_s: float) -> bool:
+        """Ask the worker to stop and join it; False if an inference is still running after timeout_s."""
+        self._running = False  # the worker ends at its next wake-up, after the inference in progress
         self._wake.set()
+        if self._worker is None:
+            return True
+        self._worker.join(timeout=timeout_s)
+        return not self._worker.is_alive()
+
+    def destroy_node(self) -> None:
+        """Never leaves the worker inside torch at interpreter exit: that aborts the process ("terminate
+        called without an active exception"). An inference longer than shutdown_timeout_s is abandoned by
+        ending the process at once, with a message, instead of waiting past launch's grace period."""
+        timeout_s = float(self.p["shutdown_timeout_s"])
+        if not self._stop_worker(timeout_s):
+            self.get_logger().warning(f"an inference was still running {timeout_s} s after the stop request: "
+                                      "exiting without waiting for it")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         super().destroy_node()
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -144,10 +164,9 @@ class PolicyNode(WallOssLifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._running = False
-        self._wake.set()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
+        if not self._stop_worker(30.0):
+            self.get_logger().error("the inference in progress did not end within 30 s of deactivation")
+        self._worker = None
         return super().on_deactivate(state)
 
     # ---------------------------------------------------------------- callbacks (store only)
@@ -227,6 +246,8 @@ class PolicyNode(WallOssLifecycleNode):
     def _infer(self, snapshot: object, images: dict[str, np.ndarray]) -> None:
         observation = Observation(images, snapshot.state, self.instruction, round(snapshot.t_obs * 1e9))
         result = self.backend.infer(observation, rtc=self._rtc_request(snapshot.t_obs))
+        if not self._running:  # stopped during the inference: the node is being torn down, publish nothing
+            return
         self._latency_s = 0.8 * self._latency_s + 0.2 * max(0.0, self.now() - snapshot.t_obs)
         msg = chunk_to_msg(result, self._chunk_id, snapshot.t_obs, self.p["frame_id"],
                            int(self._status.active_chunk_id) if self._status is not None else 0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 from collections.abc import Iterator
 
 import rclpy
@@ -29,3 +31,12 @@ def until_shutdown(context: Context | None = None) -> Iterator[None]:
     except RCLError:
         if rclpy.ok(context=context):
             raise
+
+
+def ignore_further_signals() -> None:
+    """Once a process is stopping, a second Ctrl-C (or launch's escalation to SIGTERM) must not interrupt
+    its clean-up: a KeyboardInterrupt there leaves worker threads inside torch and files half written,
+    and the process aborts. Call it from the main thread before the clean-up."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
