@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -46,36 +47,87 @@ def test_each_launch_file_names_a_shipped_contract(path):
     assert (REPO_ROOT / "config" / "robots" / f"{calls[0].args[0].value}.yaml").is_file()
 
 
-def test_everything_the_launch_description_references_exists():
-    path = REPO_ROOT / "wall_oss_ros" / "ros" / "launch_graph.py"
-    tree = ast.parse(path.read_text())
-    declared_args = {k.value for n in ast.walk(tree) if isinstance(n, ast.Assign) and
-                     getattr(n.targets[0], "id", "") in ("ARGUMENTS", "SIM_ARGUMENTS", "REPLAY_ARGUMENTS")
-                     for k in n.value.keys}
-    nodes = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") in
-             ("Node", "LifecycleNode")]
-    assert nodes
-    for call in nodes:
-        kw = {k.arg: k.value for k in call.keywords}
-        executable = kw["executable"].value
-        if executable in EXTERNAL:
-            continue
-        assert kw["package"].value == "wall_oss_ros"
+@pytest.mark.parametrize("mode", [{}, {"with_sim": True}, {"with_replay": True}], ids=["robot", "sim", "replay"])
+def test_every_node_parameter_the_launch_passes_exists(mode, tmp_path):
+    from wall_oss_ros.ros.launch_arguments import declared, node_parameters, typed_arguments
+
+    raw = {"checkpoint": str(tmp_path), "bag": str(tmp_path)}
+    nodes = node_parameters(typed_arguments(raw, declared("aloha_bimanual", **mode)), **mode)
+    for executable, parameters in nodes.items():
         assert executable in declared_executables(), f"{executable} is not installed"
-        for d in ast.walk(kw["parameters"]):
-            if isinstance(d, ast.Dict):
-                for key in d.keys:
-                    if isinstance(key, ast.Constant):
-                        assert key.value in NODE_PARAMS[executable] | {"use_sim_time"}, \
-                            f"{executable} has no parameter {key.value}"
-    used = {n.slice.value for n in ast.walk(tree) if isinstance(n, ast.Subscript) and
-            getattr(n.value, "id", "") == "arg" and isinstance(n.slice, ast.Constant)}
-    assert used <= declared_args, f"undeclared arguments {used - declared_args}"
-    for call in ast.walk(tree):  # os.path.join(share, "config", ...) files ship with the package
-        if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "join":
-            parts = [a.value for a in call.args if isinstance(a, ast.Constant)]
-            if parts and parts[0] == "config":
-                assert (REPO_ROOT / Path(*parts)).is_file(), f"{'/'.join(parts)} missing"
+        unknown = set(parameters) - NODE_PARAMS[executable] - {"use_sim_time"}
+        assert not unknown, f"{executable} has no parameters {unknown}"
+    if mode.get("with_replay"):  # the recorded commands stay out of the live graph
+        assert nodes["bag_replay"]["topics_exclude"] == ["/left_arm_controller/joint_trajectory",
+                                                          "/left_gripper_controller/joint_trajectory",
+                                                          "/right_arm_controller/joint_trajectory",
+                                                          "/right_gripper_controller/joint_trajectory"]
+    from wall_oss_ros.ros.launch_graph import RVIZ_CONFIG
+
+    assert (REPO_ROOT / Path(*RVIZ_CONFIG)).is_file()
+
+
+def test_arguments_are_typed_and_strings_stay_strings(tmp_path):
+    from wall_oss_ros.ros.launch_arguments import declared, typed_arguments
+
+    args = declared("aloha_bimanual", with_sim=True)
+    typed = typed_arguments({"checkpoint": str(tmp_path), "instruction": "pick: the cube #2", "device": "yes",
+                             "real_time_factor": "1", "rviz": "True"}, args)
+    assert typed["instruction"] == "pick: the cube #2" and typed["device"] == "yes"
+    assert typed["real_time_factor"] == 1.0 and isinstance(typed["real_time_factor"], float)
+    assert typed["rviz"] is True and typed["use_sim_time"] is True and typed["frame_id"] == "world"
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"rviz": "yes"}, "rviz:='yes' is not true or false"),
+    ({"frame_id": "a: b"}, "frame_id:='a: b' is not a frame name"),
+    ({"contract": "no_such_robot"}, "contract:='no_such_robot': no contract at"),
+    ({"checkpoint": "/no/such/dir"}, "checkpoint:='/no/such/dir' does not exist"),
+    ({"checkpoint": ""}, "checkpoint is required"),
+    ({"rate": "fast"}, "rate:='fast' is not a number"),
+    ({"rate": "0"}, "rate:='0' must be > 0"),
+    ({"prediction_mode": "diffusion"}, "prediction_mode:='diffusion' is not one of"),
+    ({"bag": ""}, "bag is required"),
+])
+def test_a_bad_argument_is_refused_by_name(raw, message, tmp_path):
+    from wall_oss_ros.ros.launch_arguments import LaunchArgumentError, declared, typed_arguments
+
+    with pytest.raises(LaunchArgumentError, match=re.escape(message)):
+        typed_arguments({"checkpoint": str(tmp_path), "bag": str(tmp_path), **raw},
+                        declared("aloha_bimanual", with_replay=True))
+
+
+def test_a_replay_machine_needs_no_robot_model_packages():
+    """The replay's excluded topics come from the contract's YAML; its kinematics (pkg://gym_aloha/...)
+    are not resolved, so a machine without gym-aloha can replay."""
+    from wall_oss_ros.ros.launch_arguments import contract_command_topics
+
+    text = (REPO_ROOT / "config" / "robots" / "aloha_bimanual.yaml").read_text()
+    assert "pkg://gym_aloha" in text
+    assert len(contract_command_topics("aloha_bimanual")) == 4
+
+
+@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="launch_ros is not installable from pip")
+def test_a_bad_argument_starts_no_process(tmp_path):
+    """With the real launch API: the launch ends on the argument, before any node (none is left orphaned)."""
+    import subprocess
+    import sys
+
+    runner = tmp_path / "run_launch.py"
+    runner.write_text(
+        "import sys, launch\n"
+        "from launch.actions import IncludeLaunchDescription\n"
+        "from launch.launch_description_sources import PythonLaunchDescriptionSource\n"
+        "service = launch.LaunchService()\n"
+        "service.include_launch_description(IncludeLaunchDescription(PythonLaunchDescriptionSource(sys.argv[1]),"
+        " launch_arguments=[tuple(a.split(':=', 1)) for a in sys.argv[2:]]))\n"
+        "sys.exit(service.run())\n")
+    out = subprocess.run([sys.executable, str(runner), str(REPO_ROOT / "launch" / "robot_bimanual.launch.py"),
+                          f"checkpoint:={tmp_path}", "rviz:=yes", "frame_id:=a: b"],
+                         capture_output=True, text=True, timeout=60)
+    log = out.stdout + out.stderr
+    assert "rviz:='yes' is not true or false" in log and "frame_id:='a: b' is not a frame name" in log
+    assert "process started" not in log
 
 
 @pytest.mark.parametrize("graph", sorted((REPO_ROOT / "config" / "graphs").glob("*.yaml")), ids=lambda p: p.name)
