@@ -1,4 +1,4 @@
-"""The simulated controllers follow trajectory messages the way a JointTrajectoryController does."""
+"""The simulated controllers follow trajectory messages the way a stock JointTrajectoryController does."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wall_oss_ros.core.trajectory_following import TrajectoryFollower
+from wall_oss_ros.core.trajectory_following import JtcSettings, TrajectoryFollower, TrajectoryRejectedError
 
 JOINTS = ("a", "b", "c")
+MOVING_END = JtcSettings(allow_nonzero_velocity_at_trajectory_end=True)  # accepts any generated velocities
 
 
 @st.composite
@@ -28,7 +29,7 @@ def trajectories(draw):
 @given(trajectory=trajectories(), now=st.floats(0, 100), order=st.permutations(JOINTS))
 def test_passes_through_every_point_and_holds_the_last(trajectory, now, order):
     times, positions, velocities = trajectory
-    follower = TrajectoryFollower(JOINTS, np.zeros(3))
+    follower = TrajectoryFollower(JOINTS, np.zeros(3), MOVING_END)
     perm = [JOINTS.index(j) for j in order]
     follower.accept(order, 0.0, times, [np.array(p)[perm].tolist() for p in positions],
                     None if velocities is None else [np.array(v)[perm].tolist() for v in velocities], now)
@@ -41,20 +42,76 @@ def test_passes_through_every_point_and_holds_the_last(trajectory, now, order):
 @settings(max_examples=40, deadline=None)
 @given(first=trajectories(), second=trajectories(), gap=st.floats(0.0, 0.4))
 def test_a_new_trajectory_starts_where_the_running_one_is(first, second, gap):
-    follower = TrajectoryFollower(JOINTS, np.zeros(3))
+    """Without a measured state (or with interpolate_from_desired_state) from the desired one: no jump."""
+    follower = TrajectoryFollower(JOINTS, np.zeros(3), MOVING_END)
     follower.accept(JOINTS, 0.0, *first, now_s=1.0)
     before, _ = follower.sample(1.0 + gap)
     follower.accept(JOINTS, 0.0, *second, now_s=1.0 + gap)
     np.testing.assert_allclose(follower.sample(1.0 + gap)[0], before, atol=1e-9)  # no jump at the splice
 
 
-def test_a_stamped_trajectory_waits_for_its_start_time():
+def test_a_stamped_trajectory_replaces_the_running_one_at_once():
+    """Jazzy/Kilted forget the old trajectory (splicing exists only on master): from the state at receipt
+    the motion heads for the new first point, due at stamp + time_from_start."""
     follower = TrajectoryFollower(JOINTS, np.zeros(3))
     follower.accept(JOINTS, 0.0, [1.0], [[1.0, 1.0, 1.0]], None, now_s=0.0)
     follower.accept(JOINTS, 0.5, [0.5], [[-1.0, -1.0, -1.0]], None, now_s=0.2)
-    np.testing.assert_allclose(follower.sample(0.4)[0], [0.4] * 3)  # the old one still runs
-    np.testing.assert_allclose(follower.sample(0.5)[0], [0.5] * 3)  # the new one starts from there
+    np.testing.assert_allclose(follower.sample(0.4)[0], [0.2 + 0.25 * -1.2] * 3)  # 0.2 at receipt → -1 at 1.0
     np.testing.assert_allclose(follower.sample(1.0)[0], [-1.0] * 3)
+
+
+# Messages and the stock controller's verdict with its default configuration (ros2_controllers jazzy/kilted
+# joint_trajectory_controller.cpp validate_trajectory_msg): None = accepted, else words of its reason.
+STOCK_VERDICTS = [
+    ("moving one-point stream command", JOINTS, 0.0, [0.01], [[0.1, 0.1, 0.1]], [[1.0, 0.0, 0.0]],
+     "Velocity of last trajectory point of joint a is not zero"),
+    ("horizon ending at rest", JOINTS, 0.0, [0.01, 0.02], [[0.1] * 3, [0.2] * 3], [[1.0] * 3, [0.0] * 3], None),
+    ("positions only", JOINTS, 0.0, [0.5], [[0.1] * 3], None, None),
+    ("time_from_start not increasing", JOINTS, 0.0, [0.02, 0.02], [[0.1] * 3, [0.2] * 3], None,
+     "not strictly increasing"),
+    ("partial joints", ("a", "b"), 0.0, [0.5], [[0.1, 0.1]], None, "do not match the controller's joints"),
+    ("stamped, ended in the past", JOINTS, 5.0, [0.5], [[0.1] * 3], None, "ends in the past"),
+    ("stamped, still running", JOINTS, 5.0, [2.0], [[0.1] * 3], None, None),
+    ("no points", JOINTS, 0.0, [], [], None, "Empty trajectory"),
+    ("no joints", (), 0.0, [0.5], [[]], None, "Empty joint names"),
+]
+
+
+@pytest.mark.parametrize(("case", "names", "stamp", "times", "positions", "velocities", "reason"), STOCK_VERDICTS,
+                         ids=[c[0] for c in STOCK_VERDICTS])
+def test_messages_get_the_stock_controllers_verdict(case, names, stamp, times, positions, velocities, reason):
+    follower = TrajectoryFollower(JOINTS, np.zeros(3))
+    follower.accept(JOINTS, 0.0, [1.0], [[1.0, 1.0, 1.0]], None, now_s=6.0)
+    before = follower.sample(6.5)[0]
+    if reason is None:
+        follower.accept(names, stamp, times, positions, velocities, now_s=6.0)
+        return
+    with pytest.raises(TrajectoryRejectedError, match=reason):
+        follower.accept(names, stamp, times, positions, velocities, now_s=6.0)
+    np.testing.assert_allclose(follower.sample(6.5)[0], before)  # the running trajectory is kept
+
+
+def test_a_moving_last_point_is_accepted_when_the_controller_allows_it():
+    follower = TrajectoryFollower(JOINTS, np.zeros(3), MOVING_END)
+    follower.accept(JOINTS, 0.0, [0.01], [[0.1, 0.1, 0.1]], [[1.0, 0.0, 0.0]], now_s=0.0)
+    np.testing.assert_allclose(follower.sample(0.01)[0], [0.1] * 3)
+
+
+def test_a_new_trajectory_starts_from_the_measured_state_unless_told_otherwise():
+    measured = (np.array([0.5, 0.5, 0.5]), np.zeros(3))
+    stock = TrajectoryFollower(JOINTS, np.zeros(3))
+    stock.accept(JOINTS, 0.0, [1.0], [[1.0] * 3], None, now_s=0.0, measured=measured)
+    np.testing.assert_allclose(stock.sample(0.0)[0], [0.5] * 3)
+    desired = TrajectoryFollower(JOINTS, np.zeros(3), JtcSettings(interpolate_from_desired_state=True))
+    desired.accept(JOINTS, 0.0, [1.0], [[1.0] * 3], None, now_s=0.0, measured=measured)
+    np.testing.assert_allclose(desired.sample(0.0)[0], [0.0] * 3)
+
+
+def test_a_first_point_already_due_makes_the_controller_jump_into_the_segment():
+    """A stamp in the past (a late message stamped at its tick) puts now inside a later segment: a step."""
+    follower = TrajectoryFollower(JOINTS, np.zeros(3))
+    follower.accept(JOINTS, 1.0, [0.01, 0.02, 0.03], [[0.1] * 3, [0.2] * 3, [0.3] * 3], None, now_s=1.015)
+    np.testing.assert_allclose(follower.sample(1.015)[0], [0.15] * 3)  # not 0.0, where the robot was
 
 
 def test_linear_between_points_without_velocities():

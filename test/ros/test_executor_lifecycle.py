@@ -168,12 +168,15 @@ def test_horizon_mode_and_plan_markers(ros_node, domain_id, tmp_path):
         pts = np.array(r["all_positions"])
         assert np.all(pts >= lo) and np.all(pts <= hi)
         assert np.abs(np.diff(pts, axis=0)).max() <= vmax * period * (1 + 1e-6)  # within the velocity limit
-    stamps = np.array([r["stamp"] for r in moving])
-    assert np.all(stamps > 0) and np.all(np.diff(stamps) > 0)  # stamped with the tick time, for splicing
-    # Consecutive horizons agree: the point one tick ahead is what the next message starts with.
-    for a, b in itertools.pairwise(moving):
-        if abs(b["stamp"] - a["stamp"] - period) < 1e-6:
-            np.testing.assert_allclose(np.array(a["all_positions"][1]), np.array(b["all_positions"][0]), atol=2e-3)
+    # What a stock Jazzy/Kilted controller accepts by default: started on receipt (a past stamp would make it
+    # jump into a segment already due), the last point at rest (a moving one is refused).
+    assert all(r["stamp"] == 0.0 for r in moving)
+    assert all(v == 0.0 for r in moving for v in r["last_velocities"])
+    # Consecutive horizons agree: the point one tick ahead is what the next message starts with (most pairs
+    # are one tick apart; a starved tick makes a pair two apart, so look for the agreement, not demand it).
+    agree = [np.allclose(a["all_positions"][1], b["all_positions"][0], atol=2e-3)
+             for a, b in itertools.pairwise(moving)]
+    assert np.mean(agree) > 0.5
 
     running = [m for m in d.markers if any(x.type == Marker.LINE_STRIP and len(x.points) > 5 for x in m.markers)]
     assert running, "no plan markers with a path while running"

@@ -44,7 +44,8 @@ def main() -> int:
                         "velocities": list(point.velocities), "points": len(msg.points),
                         "stamp": msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
                         "times": [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points],
-                        "all_positions": [list(p.positions) for p in msg.points]})
+                        "all_positions": [list(p.positions) for p in msg.points],
+                        "last_velocities": list(msg.points[-1].velocities)})
 
     # A deep queue: a recorder starved of CPU for a while must not lose commands, or the smoothness checks
     # would see the gap as a velocity jump.

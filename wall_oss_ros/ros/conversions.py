@@ -179,15 +179,20 @@ def command_to_msg(cmd: GroupCommand, output: OutputKind, frame_id: str, stamp: 
 
 
 def horizon_to_msg(names: tuple[str, ...], positions: np.ndarray, velocities: np.ndarray, accelerations: np.ndarray,
-                   stamp: Time, period_s: float) -> JointTrajectory:
-    """JTC horizon mode: point k (the command k ticks ahead) at (k + 1)·period after header.stamp, the tick time.
+                   period_s: float) -> JointTrajectory:
+    """JTC horizon mode: point k (the command k ticks ahead) at (k + 1)·period, started on receipt.
 
-    A stamped trajectory splices into the one the controller runs at its stamp, so a late message does not
-    restart motion from the wrong time, and a missed tick still finds points ahead.
+    What a stock Jazzy/Kilted controller accepts with its default configuration and follows smoothly:
+    header.stamp zero (a stamp in the past would make it jump into a segment already due), and a last point
+    at rest (a moving last point is refused unless allow_nonzero_velocity_at_trajectory_end). Each message
+    replaces the running one; only its first period runs while the executor keeps up, and a late or missing
+    tick still finds the planned points ahead, ending at rest.
     """
     msg = JointTrajectory()
-    msg.header.stamp = stamp
     msg.joint_names = list(names)
+    velocities, accelerations = np.array(velocities, dtype=float), np.array(accelerations, dtype=float)
+    velocities[-1] = 0.0
+    accelerations[-1] = 0.0
     msg.points = [JointTrajectoryPoint(positions=p.tolist(), velocities=v.tolist(), accelerations=a.tolist(),
                                        time_from_start=sec_to_duration((k + 1) * period_s))
                   for k, (p, v, a) in enumerate(zip(positions, velocities, accelerations, strict=True))]

@@ -68,8 +68,9 @@ PARAMS = (
     Param("tracking_grace_s", 0.2, "tracking error must persist this long before a fault [s]"),
     Param("max_chunk_age_s", 1.0, "reject chunks whose observation is older than this at arrival [s]"),
     Param("max_future_s", 0.05, "reject chunks stamped later than now by more than this [s] (clock offset)"),
-    Param("jtc_mode", "stream", "JointTrajectory outputs: stream (one point per tick, executed on receipt) | "
-                                "horizon (the next horizon_points commands, header.stamp = tick time, for splicing)"),
+    Param("jtc_mode", "horizon", "JointTrajectory outputs: horizon (the next horizon_points commands, started on "
+                                 "receipt, the last at rest: what a stock controller accepts) | stream (one moving "
+                                 "point per tick: needs allow_nonzero_velocity_at_trajectory_end: true)"),
     Param("horizon_points", 10, "points per JointTrajectory in horizon mode, one control period apart"),
     Param("plan_markers_hz", 10.0, "rate of ~/plan_markers (predicted tip paths) [Hz]; 0: off"),
     Param("controller_grace_s", 0.5, "halt with a fault when a controller topic has had no subscriber this long "
@@ -254,7 +255,7 @@ class ExecutorNode(WallOssLifecycleNode):
             group, pub = self._outputs[cmd.group]
             if horizon is not None and group.output.kind is OutputKind.JTC:
                 axes = self._axes[cmd.group]
-                pub.publish(horizon_to_msg(cmd.names, *(x[:, axes] for x in horizon), stamp, period))
+                pub.publish(horizon_to_msg(cmd.names, *(x[:, axes] for x in horizon), period))
             else:
                 pub.publish(command_to_msg(cmd, group.output.kind, group.output.frame_id or self.p["frame_id"],
                                            stamp, period))

@@ -4,8 +4,8 @@ Sim time advances with the physics (one `step_s` per loop), so a simulation slow
 every node (use_sim_time) consistent. Per step it publishes /clock; at `joint_state_hz` the 14 joints
 (grippers normalised 0 closed … 1 open); at `camera_hz` the top camera (Image, and CompressedImage JPEG
 on `<topic>/compressed` when enabled). Commands arrive the way a real robot takes them: per arm and
-gripper a JointTrajectoryController topic (`/<controller>/joint_trajectory`: stamp 0 = now,
-time_from_start interpolation, a new trajectory replaces the old) or a forward command controller
+gripper a JointTrajectoryController topic (`/<controller>/joint_trajectory`, with the stock controller's
+acceptance and replacement rules: core/trajectory_following.py) or a forward command controller
 (`/<controller>/commands`, Float64MultiArray). Malformed commands are refused with an error; the robot
 keeps its last valid target. `~/model_path` (latched String) names the MJCF for FK and visualisation.
 """
@@ -26,7 +26,7 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
-from wall_oss_ros.core.trajectory_following import TrajectoryFollower
+from wall_oss_ros.core.trajectory_following import JtcSettings, TrajectoryFollower
 from wall_oss_ros.ros.conversions import sec_to_stamp, stamp_to_sec
 from wall_oss_ros.ros.parameters import Param, declare
 from wall_oss_ros.ros.shutdown import until_shutdown
@@ -48,6 +48,10 @@ PARAMS = (
     Param("publish_compressed", False, "also publish JPEG CompressedImage on <camera_topic>/compressed"),
     Param("render_shadows", True, "shadows and reflections (as gym-aloha renders; 3x slower on a CPU)"),
     Param("frame_id", "world", "frame of the camera and joint-state headers"),
+    Param("allow_nonzero_velocity_at_trajectory_end", False, "JointTrajectoryController parameter (stock default "
+          "false: a trajectory whose last point moves is refused)"),
+    Param("interpolate_from_desired_state", False, "JointTrajectoryController parameter (stock default false: a "
+          "new trajectory starts from the measured state)"),
 )
 # Controller name → its joints, as a ros2_control configuration of this robot would name them.
 CONTROLLERS = {f"{side}_{part}_controller": tuple(n for n in JOINT_NAMES if n.startswith(f"vx300s_{side}/") and
@@ -73,7 +77,9 @@ class SimNode(Node):
         self.callbacks = 0  # commands handled (the loop spins until no more arrive)
         start = self.sim.joint_positions()
         index = {n: i for i, n in enumerate(JOINT_NAMES)}
-        self.followers = {name: (TrajectoryFollower(joints, start[[index[j] for j in joints]]),
+        settings = JtcSettings(bool(self.p["allow_nonzero_velocity_at_trajectory_end"]),
+                               bool(self.p["interpolate_from_desired_state"]))
+        self.followers = {name: (TrajectoryFollower(joints, start[[index[j] for j in joints]], settings),
                                  np.array([index[j] for j in joints])) for name, joints in CONTROLLERS.items()}
         self.commands_received = dict.fromkeys(CONTROLLERS, 0)
         self.commands_refused = dict.fromkeys(CONTROLLERS, 0)
@@ -95,7 +101,7 @@ class SimNode(Node):
 
     # ---------------------------------------------------------------- commands
     def _on_trajectory(self, controller: str, msg: JointTrajectory) -> None:
-        follower, _ = self.followers[controller]
+        follower, index = self.followers[controller]
         self.commands_received[controller] += 1
         self.callbacks += 1
         velocities = [list(p.velocities) for p in msg.points]
@@ -104,8 +110,8 @@ class SimNode(Node):
                             [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points],
                             [list(p.positions) for p in msg.points],
                             velocities if all(len(v) == len(msg.joint_names) for v in velocities) else None,
-                            self.sim.time_s)
-        except ValueError as exc:
+                            self.sim.time_s, (self.sim.joint_positions()[index], self.sim.joint_velocities()[index]))
+        except ValueError as exc:  # the stock controller logs an error and drops the message
             self.commands_refused[controller] += 1
             self.get_logger().error(f"{controller}: trajectory refused: {exc}", throttle_duration_sec=1.0)
 
