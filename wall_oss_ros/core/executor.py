@@ -403,6 +403,10 @@ class Executor:
         if tracking:
             self._fault(StatusCode.HALT_TRACKING_ERROR, Intervention.TRACKING_ERROR, tracking)
             return StatusCode.HALT_TRACKING_ERROR
+        stalled = self._not_following(now, m) if self.state is ExecutorState.RUNNING else ""
+        if stalled:
+            self._fault(StatusCode.HALT_NOT_FOLLOWING, Intervention.NOT_FOLLOWING, stalled)
+            return StatusCode.HALT_NOT_FOLLOWING
         return self.watchdogs.check(now, m.stamp)
 
     def _tracking_fault(self, now: float, m: MeasuredState) -> str:
@@ -422,6 +426,23 @@ class Executor:
             if self.watchdogs.tracking(now, g.name, error, g.tracking_tolerance):
                 return (f"{g.name}: measured state is {error:.3f} {g.unit} from the command "
                         f"(tolerance {g.tracking_tolerance}) for {self.config.watchdog.tracking_grace_s} s")
+        return ""
+
+    def _not_following(self, now: float, m: MeasuredState) -> str:
+        """An arm whose measured joints all stand while its command moves: its controller drops the commands.
+        Grippers are left out: one closing on an object stalls by design."""
+        commanded = self.limiter.p
+        for ga in self.groups:
+            g = ga.group
+            if ga.kind is not GroupKind.JOINT_POSITION:
+                continue
+            measured = np.array([m.joints.get(j, math.nan) for j in g.axes])
+            problem = self.watchdogs.following(now, g.name, commanded[ga.axes], measured)
+            if problem:
+                return (f"{g.name}: the controller on {g.output.topic} does not follow ({problem}). A stock "
+                        "JointTrajectoryController drops a trajectory whose last point moves unless "
+                        "allow_nonzero_velocity_at_trajectory_end is true (jtc_mode stream), and one for "
+                        "joints it does not own; see its log")
         return ""
 
     def _targets(self, value: np.ndarray, rate: np.ndarray, rate2: np.ndarray, target_p: np.ndarray,

@@ -66,6 +66,11 @@ PARAMS = (
     Param("chunk_timeout_s", 1.0, "halt when no chunk was accepted for this long [s]"),
     Param("max_observation_age_s", 0.5, "halt when the measured state is older than this [s]"),
     Param("tracking_grace_s", 0.2, "tracking error must persist this long before a fault [s]"),
+    Param("follow_window_s", 0.5, "fault when no joint of an arm group has moved with its command over this span "
+          "[s] (a controller dropping the commands; grippers excluded); 0: off"),
+    Param("follow_min_motion", 0.1, "commanded net motion of an axis within follow_window_s that must show at "
+          "the robot [rad, m or gripper unit]"),
+    Param("follow_min_ratio", 0.1, "measured / commanded progress below this is not following"),
     Param("max_chunk_age_s", 1.0, "reject chunks whose observation is older than this at arrival [s]"),
     Param("max_future_s", 0.05, "reject chunks stamped later than now by more than this [s] (clock offset)"),
     Param("jtc_mode", "horizon", "JointTrajectory outputs: horizon (the next horizon_points commands, started on "
@@ -124,7 +129,8 @@ class ExecutorNode(WallOssLifecycleNode):
                                 float(self.p["feedforward_window_s"])),
                 intake=IntakeLimits(float(self.p["max_chunk_age_s"]), float(self.p["max_future_s"])),
                 watchdog=WatchdogConfig(float(self.p["chunk_timeout_s"]), float(self.p["max_observation_age_s"]),
-                                        float(self.p["tracking_grace_s"])))
+                                        float(self.p["tracking_grace_s"]), float(self.p["follow_window_s"]),
+                                        float(self.p["follow_min_motion"]), float(self.p["follow_min_ratio"])))
             self.core = Executor(self.contract, config)
         except (ValueError, OSError) as exc:
             self.get_logger().error(f"configure failed: {exc}")

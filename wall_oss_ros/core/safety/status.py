@@ -29,6 +29,7 @@ class StatusCode(IntEnum):
     HALT_TRACKING_ERROR = 12
     HALT_NONFINITE = 13
     HALT_NO_CONTROLLER = 14
+    HALT_NOT_FOLLOWING = 15
     HALT_ESTOP = 20
     PAUSED = 21
 
@@ -39,7 +40,8 @@ class StatusCode(IntEnum):
 
 # Most severe first: the status of a tick is the first of these that occurred in it.
 SEVERITY = (
-    StatusCode.HALT_ESTOP, StatusCode.HALT_NONFINITE, StatusCode.HALT_NO_CONTROLLER, StatusCode.HALT_TRACKING_ERROR,
+    StatusCode.HALT_ESTOP, StatusCode.HALT_NONFINITE, StatusCode.HALT_NO_CONTROLLER, StatusCode.HALT_NOT_FOLLOWING,
+    StatusCode.HALT_TRACKING_ERROR,
     StatusCode.HALT_STALE_OBSERVATION, StatusCode.HALT_CHUNK_TIMEOUT, StatusCode.PAUSED,
     StatusCode.LIMITED_WORKSPACE, StatusCode.LIMITED_POSITION, StatusCode.LIMITED_GRIPPER, StatusCode.LIMITED_BASE,
     StatusCode.LIMITED_STEP, StatusCode.LIMITED_DYNAMICS, StatusCode.CHUNK_REJECTED, StatusCode.NO_WARNING,
@@ -59,6 +61,7 @@ STATUS_TEXT = {
     StatusCode.HALT_TRACKING_ERROR: "halted: measured state diverged from the command",
     StatusCode.HALT_NONFINITE: "halted: non-finite command prevented",
     StatusCode.HALT_NO_CONTROLLER: "halted: a controller topic lost its subscriber",
+    StatusCode.HALT_NOT_FOLLOWING: "halted: a controller does not follow the commands",
     StatusCode.HALT_ESTOP: "e-stop latched",
     StatusCode.PAUSED: "paused",
 }
@@ -78,6 +81,7 @@ class Intervention(str, Enum):
     REJECTED_CHUNK = "rejected_chunk"
     ESTOP = "estop"
     NO_CONTROLLER = "no_controller"
+    NOT_FOLLOWING = "not_following"
 
 
 INTERVENTION_STATUS = {
@@ -94,6 +98,7 @@ INTERVENTION_STATUS = {
     Intervention.REJECTED_CHUNK: StatusCode.CHUNK_REJECTED,
     Intervention.ESTOP: StatusCode.HALT_ESTOP,
     Intervention.NO_CONTROLLER: StatusCode.HALT_NO_CONTROLLER,
+    Intervention.NOT_FOLLOWING: StatusCode.HALT_NOT_FOLLOWING,
 }
 
 

@@ -1,0 +1,79 @@
+"""executor_node → sim_node closed loop with the stock JointTrajectoryController's rules, both JTC modes.
+
+The issue this guards against, measured with a real Kilted controller: moving one-point `stream` commands
+were all refused, the arm never moved, and the executor reported nothing. Here the simulated controllers
+refuse what the stock one refuses; `horizon` mode (the default) must move the robot, and `stream` mode
+against a controller left at its defaults must end in a fault that names the controller and the flag.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
+
+from test.support.robots import contract, rest_action
+from test.support.ros_process import RosProcess
+from test.support.spin import spin_until
+from wall_oss_ros.msg import ActionChunk, ExecutorStatus
+from wall_oss_ros.policy.backend import ChunkResult
+from wall_oss_ros.ros.conversions import chunk_to_msg, stamp_to_sec
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+WAIST = "vx300s_left/waist"
+
+
+def run_loop(ros_node, domain_id: int, jtc_mode: str, sim_seconds: float) -> tuple[list[ExecutorStatus], list, str]:
+    c = contract("aloha_bimanual")
+    sim = RosProcess("../../wall_oss_ros/ros/sim_node.py", "--ros-args", "-p", "real_time_factor:=1.0", "-p",
+                     "camera_hz:=1.0", "-p", "render_shadows:=false", "-p", "camera_width:=64", "-p",
+                     "camera_height:=48", domain_id=domain_id)
+    executor = RosProcess("../../wall_oss_ros/ros/executor_node.py", "--activate", "--ros-args", "-p",
+                          "use_sim_time:=true", "-p", "autostart:=true", "-p", f"jtc_mode:={jtc_mode}", "-p",
+                          "chunk_timeout_s:=2.0", "-p", "max_chunk_age_s:=2.0", domain_id=domain_id)
+    clock: list[float] = []
+    statuses: list[ExecutorStatus] = []
+    waist: list[tuple[float, float]] = []
+    reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+    ros_node.create_subscription(Clock, "/clock", lambda m: clock.append(stamp_to_sec(m.clock)), 10)
+    ros_node.create_subscription(ExecutorStatus, "/executor_node/status", statuses.append, reliable)
+    ros_node.create_subscription(JointState, "/joint_states", lambda m: waist.append(
+        (stamp_to_sec(m.header.stamp), m.position[list(m.name).index(WAIST)])), 100)
+    chunks = ros_node.create_publisher(ActionChunk, "/policy_node/action_chunk", reliable)
+    try:
+        assert spin_until(ros_node, lambda: clock and statuses and chunks.get_subscription_count() > 0, 60), \
+            f"graph did not come up:\n{sim.stderr()[-1500:]}\n{executor.stderr()[-1500:]}"
+        start, chunk_id, next_chunk = clock[-1], 0, clock[-1]
+        while clock[-1] < start + sim_seconds:
+            if clock[-1] >= next_chunk:  # a 0.5 Hz, 0.3 rad sine on the arms, a chunk every 0.2 s of sim time
+                t_obs = clock[-1]
+                t = (t_obs - start) + c.dt_s * np.arange(32)
+                values = rest_action(c) + 0.3 * np.sin(2 * np.pi * 0.5 * t)[:, None]
+                result = ChunkResult(values, c.action_names, c.dt_s, (), np.zeros(0), t_obs, t_obs, 10)
+                chunks.publish(chunk_to_msg(result, chunk_id, t_obs))
+                chunk_id, next_chunk = chunk_id + 1, t_obs + 0.2
+            spin_until(ros_node, lambda: False, 0.01)
+    finally:
+        executor.stop()
+        sim.stop()
+    return statuses, waist, sim.stderr()
+
+
+def test_horizon_mode_moves_a_robot_whose_controllers_keep_the_stock_defaults(ros_node, domain_id):
+    statuses, waist, sim_log = run_loop(ros_node, domain_id, "horizon", 4.0)
+    assert "trajectory refused" not in sim_log, sim_log[-1500:]
+    positions = np.array([p for _, p in waist])
+    assert positions.max() - positions.min() > 0.3  # the arm follows the 0.6 rad peak-to-peak sine
+    faults = [s for s in statuses if s.state == ExecutorStatus.STATE_FAULT]
+    assert not faults, faults[0].last_fault
+
+
+def test_stream_mode_against_stock_defaults_is_refused_and_the_executor_says_so(ros_node, domain_id):
+    statuses, _, sim_log = run_loop(ros_node, domain_id, "stream", 4.0)
+    assert "Velocity of last trajectory point of joint" in sim_log  # what the stock controller logs
+    faults = [s for s in statuses if s.status_code == ExecutorStatus.STATUS_HALT_NOT_FOLLOWING]
+    assert faults, f"no not-following fault; last status: {statuses[-1].status_text} {statuses[-1].last_fault}"
+    assert "_controller/joint_trajectory does not follow" in faults[-1].last_fault
+    assert "allow_nonzero_velocity_at_trajectory_end" in faults[-1].last_fault
