@@ -171,7 +171,8 @@ def test_chunk_joint_state_and_estop_faults(ros_node, domain_id):
 def test_controller_disappearing_halts_with_a_latched_fault(ros_node, domain_id):
     rig = Rig(ros_node, record_commands=False)
     listener = RosProcess("controller_listener.py", domain_id=domain_id)
-    executor = node_process("executor_node", domain_id, autostart=True, chunk_timeout_s=2.0)
+    # The listener only listens and the rig's joint states stand still: no follow check (it would fault first).
+    executor = node_process("executor_node", domain_id, autostart=True, chunk_timeout_s=2.0, follow_window_s=0.0)
     try:
         listener.read_json_line(timeout_s=30)
         rig.wait_for(lambda s: s.state == ExecutorStatus.STATE_HOLDING, 30)

@@ -403,11 +403,14 @@ class Executor:
         if tracking:
             self._fault(StatusCode.HALT_TRACKING_ERROR, Intervention.TRACKING_ERROR, tracking)
             return StatusCode.HALT_TRACKING_ERROR
+        halt = self.watchdogs.check(now, m.stamp)  # stale data or no chunk: those reasons, not "not following"
+        if halt is not None:
+            return halt
         stalled = self._not_following(now, m) if self.state is ExecutorState.RUNNING else ""
         if stalled:
             self._fault(StatusCode.HALT_NOT_FOLLOWING, Intervention.NOT_FOLLOWING, stalled)
             return StatusCode.HALT_NOT_FOLLOWING
-        return self.watchdogs.check(now, m.stamp)
+        return None
 
     def _tracking_fault(self, now: float, m: MeasuredState) -> str:
         joints, commanded = m.joints, self.limiter.p.tolist()
@@ -431,6 +434,8 @@ class Executor:
     def _not_following(self, now: float, m: MeasuredState) -> str:
         """An arm whose measured joints all stand while its command moves: its controller drops the commands.
         Grippers are left out: one closing on an object stalls by design."""
+        if now - m.stamp > 2.0 / self.config.control_hz:  # a late measurement cannot show progress yet
+            return ""
         commanded = self.limiter.p
         for ga in self.groups:
             g = ga.group
