@@ -94,6 +94,50 @@ def limit_violations(data: RunData, contract: RobotContract) -> dict[str, int]:
     return out
 
 
+def measured_motion(data: RunData, contract: RobotContract, control_hz: float = 100.0) -> dict:
+    """What the robot did, not what was commanded: joint velocities from /joint_states (finite differences
+    of consecutive stamps) against the contract's limits, and the gaps between commands as they arrived.
+    A starved executor whose every command is within limits can still make the robot lurch after a gap."""
+    out: dict[str, object] = {}
+    if len(data.joint_t) > 2:
+        t = np.array(data.joint_t)
+        q = np.array(data.joint_q)
+        index = {n: i for i, n in enumerate(data.joint_names)}
+        dt = np.diff(t)
+        valid = dt > 1e-6
+        worst, over = 0.0, 0
+        for g in contract.groups:
+            if g.kind is not GroupKind.JOINT_POSITION:
+                continue
+            for axis, lim in zip(g.axes, g.limits, strict=True):
+                if axis not in index:
+                    continue
+                v = np.abs(np.diff(q[:, index[axis]]))[valid] / dt[valid]
+                worst = max(worst, float(v.max(initial=0.0)) / lim.velocity_max)
+                over += int(np.sum(v > lim.velocity_max * 1.05))
+        out["max_joint_velocity_of_limit"] = worst
+        out["joint_velocity_samples_over_limit"] = over
+    first = next((g.name for g in contract.groups if data.commands.get(g.name)), None)
+    if first is not None and len(data.commands[first]) > 1:
+        gaps = np.diff([c[0] for c in data.commands[first]])
+        out["command_gap_max_s"] = float(gaps.max())
+        out["command_gaps_over_1_5_periods"] = int(np.sum(gaps > 1.5 / control_hz))
+    return out
+
+
+def measured_rows(measured: dict) -> list[str]:
+    """Report rows of measured_motion (what the robot did)."""
+    rows = []
+    if "max_joint_velocity_of_limit" in measured:
+        share = 100 * measured["max_joint_velocity_of_limit"]
+        rows.append(f"| measured arm joint velocity, max (of its limit) | {share:.0f} % "
+                    f"({measured['joint_velocity_samples_over_limit']} samples over 105 %) |")
+    if "command_gap_max_s" in measured:
+        rows.append(f"| command gaps over 1.5 periods / longest | {measured['command_gaps_over_1_5_periods']} / "
+                    f"{1e3 * measured['command_gap_max_s']:.0f} ms |")
+    return rows
+
+
 def summarize(data: RunData, contract: RobotContract) -> dict:
     first = contract.groups[0].name
     times = np.array([c[0] for c in data.commands.get(first, [])])
@@ -118,6 +162,7 @@ def summarize(data: RunData, contract: RobotContract) -> dict:
         "faults": [{"t": t, "text": text} for t, text in data.faults],
         "limit_violations": violations,
         "limit_violations_total": sum(violations.values()),
+        "measured": measured_motion(data, contract),
         "max_reward": max(data.reward, default=0.0),
     }
 
@@ -205,7 +250,8 @@ def write_report(bag: Path, contract: RobotContract, out_dir: Path, title: str, 
              f"| observation → chunk at executor p50 / p95 | {ms(lat['p50'])} / {ms(lat['p95'])} |",
              f"| inference p50 / p95 | {ms(inf['p50'])} / {ms(inf['p95'])} |",
              f"| interventions | {interventions or 'none'} |",
-             f"| limit violations | **{summary['limit_violations_total']}** |",
+             f"| limit violations (commands) | **{summary['limit_violations_total']}** |",
+             *measured_rows(summary["measured"]),
              f"| final executor state | {summary['final_state']} |",
              f"| best task reward | {summary['max_reward']:.0f} |", ""]
     if data.faults:
