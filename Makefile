@@ -13,7 +13,7 @@ PIP := $(VPY) -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
 WITH_ENV := . scripts/env.sh &&
 COLCON_LOG := build/colcon-build.log
 
-.PHONY: setup test lint doctor demo fuzz clean lock
+.PHONY: setup test test-under-load lint doctor demo fuzz clean lock
 
 # make demo [CHECKPOINT=/path/to/wall-oss-flow] [DURATION=20] [DEMO_OUT=outputs/demo] [DEVICE=cuda]
 CHECKPOINT ?=
@@ -66,6 +66,10 @@ lint: setup
 test: setup
 	$(WITH_ENV) ruff check .
 	$(WITH_ENV) python -m pytest
+
+# The suite while every core is kept busy by another process: tests must hold on a loaded machine.
+test-under-load: setup
+	$(WITH_ENV) python scripts/under_load.py -- python -m pytest -q -p no:cacheprovider
 
 # Property tests with fresh random examples, FUZZ_EXAMPLES per decoder (make test repeats fixed ones).
 fuzz: setup
