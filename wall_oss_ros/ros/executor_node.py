@@ -155,6 +155,7 @@ class ExecutorNode(WallOssLifecycleNode):
                           self.create_service(Trigger, "~/reset_estop", self._srv_reset_estop)]
         self.get_logger().info(f"configured: contract {self.contract.name}, {config.control_hz} Hz, "
                                f"{'dry run' if self.p['dry_run'] else 'commanding controllers'}")
+        self.watch_sim_clock()
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -325,6 +326,9 @@ class ExecutorNode(WallOssLifecycleNode):
         diag.status = [DiagnosticStatus(level=level, name="wall_oss_ros: executor", hardware_id=self.contract.name,
                                         message=message, values=values)]
         self._diag_pub.publish(diag)
+        if problem:  # also on the console: a user without a diagnostics viewer sees what the executor waits for
+            self.get_logger().warning(f"waiting: {problem} (topics {list(self.contract.joint_state_topics)})",
+                                      throttle_duration_sec=5.0)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -10,8 +10,27 @@ from sensor_msgs.msg import JointState
 
 from wall_oss_ros.ros.conversions import ConversionError, joint_positions
 
+CLOCK_CHECK_PERIOD_S = 2.0  # wall seconds between checks for a /clock publisher under use_sim_time
+
 
 class WallOssLifecycleNode(LifecycleNode):
+    def watch_sim_clock(self) -> None:
+        """With use_sim_time and nobody publishing /clock the node's time stands at zero and it silently does
+        nothing: say so on the console (every CLOCK_CHECK_PERIOD_S of wall time) until a clock appears."""
+        from rclpy.clock import Clock, ClockType
+
+        if not self.get_parameter("use_sim_time").value:
+            return
+
+        def check() -> None:
+            if self.count_publishers("/clock") > 0 and self.get_clock().now().nanoseconds > 0:
+                timer.cancel()
+                return
+            self.get_logger().warning("use_sim_time is true but nothing publishes /clock: this node's time stands "
+                                      "still (start the simulation or the bag replay, or set use_sim_time false)")
+
+        timer = self.create_timer(CLOCK_CHECK_PERIOD_S, check, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
     def now(self) -> float:
         """Node clock (ROS or sim time) in seconds: the clock chunks and stamps are compared on."""
         return self.get_clock().now().nanoseconds * 1e-9

@@ -133,6 +133,7 @@ class PolicyNode(WallOssLifecycleNode):
         self.get_logger().info(f"configured: {self.backend.layout} checkpoint on {self.backend.device} "
                                f"({self.backend.dtype}, {self.backend.prediction_mode} mode), "
                                f"horizon {self.backend.horizon}, contract {self.contract.name}")
+        self.watch_sim_clock()
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_worker(self, timeout_s: float) -> bool:
