@@ -190,15 +190,21 @@ def test_horizon_mode_and_plan_markers(ros_node, domain_id, tmp_path):
         assert np.all(np.isfinite(xyz)) and np.all(np.abs(xyz) < 2.0)  # tips within reach of the robot
 
 
+def console_until(node: RosProcess, text: str, timeout_s: float = 20.0) -> str:
+    """The node's console output until it contains text (or the timeout)."""
+    deadline, log = time.monotonic() + timeout_s, ""
+    while time.monotonic() < deadline and text not in log:
+        time.sleep(0.2)
+        log += node.stderr()
+    return log
+
+
 def test_sim_time_without_a_clock_is_said_on_the_console(domain_id):
     """use_sim_time on a robot (nothing publishes /clock): the node's time stands still; it must say so."""
     node = RosProcess("../../wall_oss_ros/ros/executor_node.py", "--activate", "--ros-args", "-p",
                       "use_sim_time:=true", domain_id=domain_id)
     try:
-        deadline, log = time.monotonic() + 20, ""
-        while time.monotonic() < deadline and "nothing publishes /clock" not in log:
-            time.sleep(0.2)
-            log += node.stderr()
+        log = console_until(node, "nothing publishes /clock")
     finally:
         node.stop()
     assert "use_sim_time is true but nothing publishes /clock" in log, log[-2000:]
@@ -208,10 +214,7 @@ def test_no_robot_is_said_on_the_console(domain_id):
     """A robot launch with no robot running: IDLE, and the console says the joint states are missing."""
     node = RosProcess("../../wall_oss_ros/ros/executor_node.py", "--activate", domain_id=domain_id)
     try:
-        deadline, log = time.monotonic() + 20, ""
-        while time.monotonic() < deadline and "waiting: no joint states received" not in log:
-            time.sleep(0.2)
-            log += node.stderr()
+        log = console_until(node, "waiting: no joint states received")
     finally:
         node.stop()
     assert "waiting: no joint states received (topics ['/joint_states'])" in log, log[-2000:]

@@ -18,31 +18,45 @@ from wall_oss_ros.ros.conversions import sec_to_stamp, stamp_to_sec
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
+class Robot:
+    """The ALOHA contract's camera and joint states from the test process, and the chunks that come back."""
+
+    def __init__(self, ros_node) -> None:
+        self.node, self.c = ros_node, contract("aloha_bimanual")
+        self.camera = ros_node.create_publisher(Image, "/camera/top/image_raw", qos_profile_sensor_data)
+        self.joints = ros_node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
+        self.chunks: list[ActionChunk] = []
+        ros_node.create_subscription(ActionChunk, "/policy_node/action_chunk", self.chunks.append,
+                                     QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE))
+        self.rest = rest_state(self.c).joints
+        self.rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8).tobytes()
+        self.published: list[float] = []
+
+    def feed(self) -> None:
+        """One frame and one joint state with the same stamp, then 1/30 s of spinning."""
+        stamp = sec_to_stamp(time.time())
+        frame = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=self.rgb)
+        frame.header.stamp = stamp
+        self.camera.publish(frame)
+        state = JointState(name=list(self.rest), position=list(self.rest.values()))
+        state.header.stamp = stamp
+        self.joints.publish(state)
+        self.published.append(stamp_to_sec(stamp))
+        spin_until(self.node, lambda: False, 1 / 30)
+
+    def feed_until(self, condition, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition() and time.monotonic() < deadline:
+            self.feed()
+
+
 def test_chunks_carry_the_t_obs_of_the_frames_used(ros_node, domain_id, tiny_checkpoint):
-    c = contract("aloha_bimanual")
+    robot = Robot(ros_node)
+    c, chunks, published = robot.c, robot.chunks, robot.published
     node = node_process("policy_node", domain_id, checkpoint=tiny_checkpoint, instruction="insert the peg",
                         device="cpu")
-    camera = ros_node.create_publisher(Image, "/camera/top/image_raw", qos_profile_sensor_data)
-    joints = ros_node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
-    chunks: list[ActionChunk] = []
-    ros_node.create_subscription(ActionChunk, "/policy_node/action_chunk", chunks.append,
-                                 QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE))
-    rest = rest_state(c).joints
-    rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8).tobytes()
-    published: list[float] = []
     try:
-        deadline = time.monotonic() + 60
-        while len(chunks) < 3 and time.monotonic() < deadline:
-            t = time.time()
-            stamp = sec_to_stamp(t)
-            frame = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=rgb)
-            frame.header.stamp = stamp
-            camera.publish(frame)
-            state = JointState(name=list(rest), position=list(rest.values()))
-            state.header.stamp = stamp
-            joints.publish(state)
-            published.append(stamp_to_sec(stamp))
-            spin_until(ros_node, lambda: False, 1 / 30)
+        robot.feed_until(lambda: len(chunks) >= 3)
     finally:
         node.stop()
     assert len(chunks) >= 3, f"no chunks; policy_node stderr:\n{node.stderr()[-2000:]}"
@@ -60,31 +74,15 @@ def test_fast_mode_that_cannot_decode_publishes_no_chunk_and_says_why(ros_node, 
     nothing (the reference decoder would have returned a zero chunk)."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
-    c = contract("aloha_bimanual")
+    robot = Robot(ros_node)
+    chunks, errors = robot.chunks, []
     node = node_process("policy_node", domain_id, checkpoint=tiny_checkpoint, instruction="insert the peg",
                         device="cpu", prediction_mode="fast", fast_max_tokens=8)
-    camera = ros_node.create_publisher(Image, "/camera/top/image_raw", qos_profile_sensor_data)
-    joints = ros_node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
-    chunks: list[ActionChunk] = []
-    errors: list[str] = []
-    reliable = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
-    ros_node.create_subscription(ActionChunk, "/policy_node/action_chunk", chunks.append, reliable)
     ros_node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: errors.extend(
         s.message for s in m.status if s.level == DiagnosticStatus.ERROR and "inference failed" in s.message),
-        reliable)
-    rest = rest_state(c).joints
-    rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8).tobytes()
+        QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE))
     try:
-        deadline = time.monotonic() + 60
-        while len(errors) < 3 and time.monotonic() < deadline:
-            stamp = sec_to_stamp(time.time())
-            frame = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=rgb)
-            frame.header.stamp = stamp
-            camera.publish(frame)
-            state = JointState(name=list(rest), position=list(rest.values()))
-            state.header.stamp = stamp
-            joints.publish(state)
-            spin_until(ros_node, lambda: False, 1 / 30)
+        robot.feed_until(lambda: len(errors) >= 3)
     finally:
         node.stop()
     assert len(errors) >= 3, f"no inference errors reported; policy_node stderr:\n{node.stderr()[-2000:]}"
@@ -99,33 +97,13 @@ def test_ctrl_c_mid_inference_exits_cleanly_and_quickly(ros_node, domain_id, tin
     import os
     import signal
 
-    c = contract("aloha_bimanual")
+    robot = Robot(ros_node)
     node = node_process("policy_node", domain_id, checkpoint=tiny_checkpoint, instruction="insert the peg",
                         device="cpu")
-    camera = ros_node.create_publisher(Image, "/camera/top/image_raw", qos_profile_sensor_data)
-    joints = ros_node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
-    chunks: list[ActionChunk] = []
-    ros_node.create_subscription(ActionChunk, "/policy_node/action_chunk", chunks.append,
-                                 QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE))
-    rest = rest_state(c).joints
-    rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8).tobytes()
-
-    def feed() -> None:
-        stamp = sec_to_stamp(time.time())
-        frame = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=rgb)
-        frame.header.stamp = stamp
-        camera.publish(frame)
-        state = JointState(name=list(rest), position=list(rest.values()))
-        state.header.stamp = stamp
-        joints.publish(state)
-        spin_until(ros_node, lambda: False, 1 / 30)
-
     try:
-        deadline = time.monotonic() + 60
-        while len(chunks) < 2 and time.monotonic() < deadline:
-            feed()
-        assert len(chunks) >= 2, f"no chunks; stderr:\n{node.stderr()[-2000:]}"
-        feed()  # a fresh frame: the worker is computing the next chunk now
+        robot.feed_until(lambda: len(robot.chunks) >= 2)
+        assert len(robot.chunks) >= 2, f"no chunks; stderr:\n{node.stderr()[-2000:]}"
+        robot.feed()  # a fresh frame: the worker is computing the next chunk now
         stopped = time.monotonic()
         for _ in range(signals):
             os.kill(node.pid, signal.SIGINT)
