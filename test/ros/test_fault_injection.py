@@ -31,6 +31,10 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 C = contract("aloha_bimanual")
 ACC_MAX = 15.0  # arm joints [rad/s²]
+# The rig's robot moves only when the test process gets to its command callbacks; on a loaded machine it can
+# stand for half a second, which the executor rightly reports as a controller that does not follow. These
+# tests are about other faults (test_stock_jtc_loop tests the follow check against the simulated robot).
+NO_FOLLOW_CHECK = 0.0
 
 
 class Rig:
@@ -123,7 +127,7 @@ def assert_smooth(v: np.ndarray) -> None:
 def test_chunk_joint_state_and_estop_faults(ros_node, domain_id):
     rig = Rig(ros_node)
     executor = node_process("executor_node", domain_id, autostart=True, chunk_timeout_s=1.0,
-                            max_observation_age_s=0.3)
+                            max_observation_age_s=0.3, follow_window_s=NO_FOLLOW_CHECK)
     latencies = {}
     try:
         rig.wait_for(lambda s: s.state == ExecutorStatus.STATE_HOLDING, 30)
@@ -172,7 +176,8 @@ def test_controller_disappearing_halts_with_a_latched_fault(ros_node, domain_id)
     rig = Rig(ros_node, record_commands=False)
     listener = RosProcess("controller_listener.py", domain_id=domain_id)
     # The listener only listens and the rig's joint states stand still: no follow check (it would fault first).
-    executor = node_process("executor_node", domain_id, autostart=True, chunk_timeout_s=2.0, follow_window_s=0.0)
+    executor = node_process("executor_node", domain_id, autostart=True, chunk_timeout_s=2.0,
+                            follow_window_s=NO_FOLLOW_CHECK)
     try:
         listener.read_json_line(timeout_s=30)
         rig.wait_for(lambda s: s.state == ExecutorStatus.STATE_HOLDING, 30)
@@ -198,7 +203,8 @@ def test_controller_disappearing_halts_with_a_latched_fault(ros_node, domain_id)
 def test_sim_time_jumping_back_drops_the_plan_and_goes_on(ros_node, domain_id):
     rig = Rig(ros_node)
     rig.sim_time = 1000.0
-    executor = node_process("executor_node", domain_id, autostart=True, use_sim_time=True)
+    executor = node_process("executor_node", domain_id, autostart=True, use_sim_time=True,
+                            follow_window_s=NO_FOLLOW_CHECK)
     try:
         rig.wait_for(lambda s: s.state == ExecutorStatus.STATE_HOLDING, 30)
         rig.stream(1.5)
@@ -225,7 +231,8 @@ def test_hung_policy_and_silent_camera_halt_the_robot_smoothly(ros_node, domain_
     robot = RosProcess("fake_robot.py", "--camera", "--duration-s", "120", "--out", str(out), domain_id=domain_id)
     policy = node_process("policy_node", domain_id, checkpoint=tiny_checkpoint, device="cpu",
                           instruction="insert the peg")
-    executor = node_process("executor_node", domain_id, autostart=True, chunk_timeout_s=1.0, max_chunk_age_s=2.0)
+    executor = node_process("executor_node", domain_id, autostart=True, chunk_timeout_s=1.0, max_chunk_age_s=2.0,
+                            follow_window_s=NO_FOLLOW_CHECK)
     statuses: list[tuple[float, ExecutorStatus]] = []
     observation: list[tuple[float, str]] = []
     ros_node.create_subscription(ExecutorStatus, "/executor_node/status",

@@ -117,7 +117,9 @@ def test_a_starved_executor_keeps_the_measured_motion_within_limits(ros_node, do
         for axis, lim in zip(g.axes, g.limits, strict=True):
             v = np.abs(np.diff(q[:, names.index(axis)])) / np.diff(t)
             worst[axis] = float(v.max()) / lim.velocity_max
-    assert max(worst.values()) <= 1.05, worst
+    # 10 % for the simulated position servos' overshoot (measured up to 5 % on a loaded 2-core machine); the
+    # lurch after a stall that this guards against reached 121–134 % of the limit in a loaded demo run.
+    assert max(worst.values()) <= 1.10, worst
     waist = q[:, names.index(WAIST)]
     assert waist.max() - waist.min() > 0.3  # it did move
     assert not [s for s in statuses if s.state == ExecutorStatus.STATE_FAULT]
