@@ -82,3 +82,17 @@ def test_executor_side_never_loads_torch():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
     loaded = set(json.loads(out.stdout))
     assert not {m for m in loaded if m.split(".")[0] in ("torch", "transformers", "torchvision")}
+
+
+NODES = ("executor_node", "policy_node", "sim_node", "bag_replay")
+
+
+def test_no_node_imports_another_node():
+    """Nodes share helpers through core/ or ros/ helper modules, never through each other."""
+    found = []
+    for node in NODES:
+        for name in imported_modules(PACKAGE / "ros" / f"{node}.py"):
+            others = [f"wall_oss_ros.ros.{other}" for other in NODES if other != node]
+            if any(name == o or name.startswith(o + ".") for o in others):
+                found.append(f"{node} imports {name}")
+    assert found == []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
-from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -25,12 +24,11 @@ from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import MarkerArray
 
 from wall_oss_ros.core.chunk import IntakeLimits
-from wall_oss_ros.core.contract import GroupKind, OutputKind, RobotContract, load_contract
+from wall_oss_ros.core.contract import GroupKind, OutputKind, resolve_contract
 from wall_oss_ros.core.executor import Executor
 from wall_oss_ros.core.executor_types import ExecutorConfig, MeasuredState
 from wall_oss_ros.core.observation import joint_state_problem
 from wall_oss_ros.core.plan import MergeStrategy, PlanConfig
-from wall_oss_ros.core.resources import config_path
 from wall_oss_ros.core.safety.status import ExecutorState, StatusCode
 from wall_oss_ros.core.safety.watchdog import WatchdogConfig
 from wall_oss_ros.core.tip_paths import tip_paths
@@ -84,11 +82,6 @@ PARAMS = (
     Param("autostart", False, "start executing chunks on activation (otherwise call ~/start)"),
     Param("frame_id", "base_link", "frame of stamped outputs and of ~/plan_markers (the kinematic model's root)"),
 )
-
-
-def resolve_contract(ref: str) -> RobotContract:
-    path = Path(ref)
-    return load_contract(path if path.suffix in (".yaml", ".yml") else config_path("robots", f"{ref}.yaml"))
 
 
 class ExecutorNode(WallOssLifecycleNode):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from wall_oss_ros.core.resources import config_path
+from wall_oss_ros.core.contract import contract_file
 
 BOOLEANS = {"true": True, "false": False}
 FRAME_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_/]*$")  # a tf2 frame name
@@ -76,12 +76,6 @@ def declared(default_contract: str, with_sim: bool = False, with_replay: bool = 
         overrides["frame_id"] = "world"  # the MJCF's root frame
     return tuple(LaunchArg(a.name, overrides.get(a.name, a.default), a.kind, a.description, a.choices, a.optional)
                  for a in ROBOT + (SIM if with_sim else ()) + (REPLAY if with_replay else ()))
-
-
-def contract_file(value: str) -> Path:
-    """A contract name under config/robots/, or a path to a YAML file."""
-    path = Path(value)
-    return path if path.suffix in (".yaml", ".yml") else config_path("robots", f"{value}.yaml")
 
 
 def _convert(arg: LaunchArg, value: str) -> tuple[object, str | None]:

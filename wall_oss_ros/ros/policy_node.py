@@ -22,7 +22,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
-from wall_oss_ros.core.contract import CameraTransport, GroupKind
+from wall_oss_ros.core.contract import CameraTransport, GroupKind, resolve_contract
 from wall_oss_ros.core.observation import ObservationAssembler, joint_state_problem
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
 from wall_oss_ros.policy.backend import Observation, RtcRequest
@@ -33,7 +33,6 @@ from wall_oss_ros.ros.conversions import (
     pose_from_msg,
     stamp_to_sec,
 )
-from wall_oss_ros.ros.executor_node import resolve_contract
 from wall_oss_ros.ros.lifecycle_support import WallOssLifecycleNode, run
 from wall_oss_ros.ros.parameters import Param, declare
 

@@ -185,8 +185,8 @@ def plot_overlays(chunks: list[EvaluatedChunk], run: RecordedRun, contract: Robo
 def run_eval(bag: Path, checkpoint: Path, contract_ref: str, out: Path, every: int = 1, seed: int = 0,
              device: str | None = None, instruction: str = "", max_observations: int | None = None,
              denoising_steps: int = 10) -> dict:
+    from wall_oss_ros.core.contract import resolve_contract
     from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend
-    from wall_oss_ros.ros.executor_node import resolve_contract
 
     if every < 1:
         raise ValueError("every must be at least 1")

@@ -18,8 +18,8 @@ def run_record(out: Path, contract_ref: str, storage: str = "mcap", duration_s: 
     from rich.live import Live
     from rich.table import Table
 
+    from wall_oss_ros.core.contract import resolve_contract
     from wall_oss_ros.ros.dds import ros_environment
-    from wall_oss_ros.ros.executor_node import resolve_contract
     from wall_oss_ros.ros.shutdown import until_shutdown
     from wall_oss_ros.tools.bag_record import BagRecorder, contract_topics
 

@@ -29,6 +29,7 @@ from wall_oss_ros.core.contract.model import (
     Workspace,
 )
 from wall_oss_ros.core.contract.view_names import view_name
+from wall_oss_ros.core.resources import config_path
 
 JOINT_UNITS = ("rad", "m")
 GRIPPER_UNITS = ("rad", "m", "norm")
@@ -342,3 +343,14 @@ def load_contract(path: str | Path) -> RobotContract:
     except yaml.YAMLError as exc:
         raise ContractError(str(path), "<yaml>", f"not valid YAML: {exc}") from exc
     return parse_contract(data, str(path), path.resolve().parent)
+
+
+def contract_file(ref: str) -> Path:
+    """A contract name under config/robots/, or a path to a YAML file."""
+    path = Path(ref)
+    return path if path.suffix in (".yaml", ".yml") else config_path("robots", f"{ref}.yaml")
+
+
+def resolve_contract(ref: str) -> RobotContract:
+    """Load the contract a node parameter or a command-line argument names (name or YAML path)."""
+    return load_contract(contract_file(ref))
