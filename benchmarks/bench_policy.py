@@ -49,15 +49,15 @@ def synthetic_inputs(config: WallOssConfig, cameras: int, image: int, horizon: i
                        torch.ones(1, 1, width, device=device), torch.ones(1, horizon, width, device=device))
 
 
-def build(size: str, device: str, dtype_name: str) -> tuple[WallOssForAction, torch.dtype]:
+def build(size: str, device: str, dtype_name: str) -> WallOssForAction:
     torch.manual_seed(0)
     raw = size_config(size)
     rows = REAL_VOCAB_ROWS if size == "real" else raw["vocab_size"]
     config = WallOssConfig.from_dict(raw).with_vocab_rows(rows)
     v = config.text.vocab_size
     model = WallOssForAction(config, action_token_id=v - 4, propri_token_id=v - 5)
-    dtype = cast_for_device(model, device, torch_dtype(dtype_name))
-    return model.eval(), dtype
+    cast_for_device(model, device, torch_dtype(dtype_name))
+    return model.eval()
 
 
 def main() -> int:
@@ -75,7 +75,7 @@ def main() -> int:
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     variants = {}
     for dtype_name in args.dtypes.split(","):
-        model, _ = build(args.size, args.device, dtype_name)
+        model = build(args.size, args.device, dtype_name)
         flow_inputs = synthetic_inputs(model.config, args.cameras, args.image, 32, args.device)
         fast_inputs = synthetic_inputs(model.config, args.cameras, args.image, 32, args.device, action_tokens=False)
         noise = torch.randn(1, 32, model.config.action_dim, device=args.device)

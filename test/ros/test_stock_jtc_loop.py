@@ -8,11 +8,6 @@ against a controller left at its defaults must end in a fault that names the con
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import time
-
 import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -30,10 +25,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 WAIST = "vx300s_left/waist"
 
 
-def run_loop(ros_node, domain_id: int, jtc_mode: str, sim_seconds: float, starve: bool = False,
-             joint_states: list | None = None) -> tuple[list[ExecutorStatus], list, str]:
-    """starve: the executor process is stopped (SIGSTOP) for 30–80 ms at random moments, as a loaded machine
-    would starve it; joint_states, if given, collects every /joint_states message."""
+def run_loop(ros_node, domain_id: int, jtc_mode: str, sim_seconds: float) -> tuple[list[ExecutorStatus], list, str]:
     c = contract("aloha_bimanual")
     sim = RosProcess("../../wall_oss_ros/ros/sim_node.py", "--ros-args", "-p", "real_time_factor:=1.0", "-p",
                      "camera_hz:=1.0", "-p", "render_shadows:=false", "-p", "camera_width:=64", "-p",
@@ -47,24 +39,14 @@ def run_loop(ros_node, domain_id: int, jtc_mode: str, sim_seconds: float, starve
     reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
     ros_node.create_subscription(Clock, "/clock", lambda m: clock.append(stamp_to_sec(m.clock)), 10)
     ros_node.create_subscription(ExecutorStatus, "/executor_node/status", statuses.append, reliable)
-    def on_state(m: JointState) -> None:
-        waist.append((stamp_to_sec(m.header.stamp), m.position[list(m.name).index(WAIST)]))
-        if joint_states is not None:
-            joint_states.append(m)
-
-    ros_node.create_subscription(JointState, "/joint_states", on_state, 200)
+    ros_node.create_subscription(JointState, "/joint_states", lambda m: waist.append(
+        (stamp_to_sec(m.header.stamp), m.position[list(m.name).index(WAIST)])), 200)
     chunks = ros_node.create_publisher(ActionChunk, "/policy_node/action_chunk", reliable)
     try:
         assert spin_until(ros_node, lambda: clock and statuses and chunks.get_subscription_count() > 0, 60), \
             f"graph did not come up:\n{sim.stderr()[-1500:]}\n{executor.stderr()[-1500:]}"
         start, chunk_id, next_chunk = clock[-1], 0, clock[-1]
-        rng, next_stall = random.Random(0), time.monotonic() + 0.5
         while clock[-1] < start + sim_seconds:
-            if starve and time.monotonic() >= next_stall:
-                os.kill(executor.pid, signal.SIGSTOP)
-                time.sleep(rng.uniform(0.03, 0.08))
-                os.kill(executor.pid, signal.SIGCONT)
-                next_stall = time.monotonic() + rng.uniform(0.2, 0.5)
             if clock[-1] >= next_chunk:  # a 0.5 Hz, 0.3 rad sine on the arms, a chunk every 0.2 s of sim time
                 t_obs = clock[-1]
                 t = (t_obs - start) + c.dt_s * np.arange(32)

@@ -434,8 +434,8 @@ class Executor:
     def _not_following(self, now: float, m: MeasuredState) -> str:
         """An arm whose measured joints all stand while its command moves: its controller drops the commands.
         Grippers are left out: one closing on an object stalls by design."""
-        if now - m.stamp > 2.0 / self.config.control_hz:  # a late measurement cannot show progress yet
-            return ""
+        if self.config.watchdog.follow_window_s <= 0 or now - m.stamp > 2.0 / self.config.control_hz:
+            return ""  # off, or a late measurement that cannot show progress yet
         commanded = self.limiter.p
         for ga in self.groups:
             g = ga.group

@@ -68,14 +68,14 @@ def pinned_value(raw: dict[str, Any], key: str) -> Any:
     return raw.get(key, PINNED[key][0])
 
 
-def refused_fields(raw: dict[str, Any], extra_computed: frozenset[str] = frozenset()) -> list[str]:
+def refused_fields(raw: dict[str, Any]) -> list[str]:
     """Every field of a flow-family config this runtime would not compute faithfully, with the reason."""
     problems: list[str] = []
     text = raw.get("text_config") or {}
     hidden = raw.get("hidden_size", text.get("hidden_size"))
     for where, mapping in (("", raw), ("text_config.", text)):
         for key, value in mapping.items():
-            if key in COMPUTED or key in INERT or key in extra_computed:
+            if key in COMPUTED or key in INERT:
                 continue
             if key in WIDTH_FIELDS:
                 if value is not None and value != hidden:

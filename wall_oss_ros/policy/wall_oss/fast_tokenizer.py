@@ -42,7 +42,7 @@ class FastActionTokenizer:
         try:
             config = json.loads((directory / PROCESSOR_FILE).read_text())
             bpe = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
-        except (OSError, ValueError, Exception) as exc:  # tokenizers raises its own Exception type
+        except Exception as exc:  # OSError, JSON errors, and tokenizers' own exception type
             raise ValueError(f"{directory}: not a FAST tokenizer ({PROCESSOR_FILE} + {TOKENIZER_FILE}): {exc}") from exc
         missing = [k for k in ("scale", "min_token", "vocab_size") if k not in config]
         if missing:

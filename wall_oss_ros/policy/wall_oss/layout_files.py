@@ -1,10 +1,8 @@
-"""Small file helpers shared by the checkpoint layouts."""
+"""A file helper shared by the checkpoint layouts."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
 
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError
 
@@ -16,11 +14,3 @@ def resolve_path(directory: Path, reference: str, what: str) -> Path:
     if not reference or not path.exists():
         raise CheckpointError(f"{directory}: {what} {reference!r} not found (resolved to {path})")
     return path
-
-
-def padded(values: np.ndarray, width: int, fill: float) -> np.ndarray:
-    """Statistics of the dataset's leading dimensions, padded to the model's slots (identity beyond)."""
-    out = np.full(width, fill, dtype=float)
-    n = min(width, len(values))
-    out[:n] = values[:n]
-    return out

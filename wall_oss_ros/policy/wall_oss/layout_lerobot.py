@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 
 from wall_oss_ros.core.contract import view_name
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError, read_state_dict
-from wall_oss_ros.policy.wall_oss.layout_files import padded, resolve_path
+from wall_oss_ros.policy.wall_oss.layout_files import resolve_path
 from wall_oss_ros.policy.wall_oss.normalization import SlotStats
 
 PREDICTION_MODES = {"diffusion": "flow", "fast": "fast"}  # LeRobot's names → ours
@@ -75,8 +75,7 @@ def _mean_std(path: Path, key: str, width: int) -> SlotStats:
         mean, std = flat[f"{key}.mean"], flat[f"{key}.std"]
     except KeyError as exc:
         raise CheckpointError(f"{path}: lacks {exc.args[0]}") from exc
-    return SlotStats("mean_std", padded(mean.float().numpy().reshape(-1), width, 0.0),
-                     padded(std.float().numpy().reshape(-1), width, 1.0))
+    return SlotStats.padded("mean_std", mean.float().numpy(), std.float().numpy(), width)
 
 
 def camera_views(policy: dict[str, Any]) -> list[str]:

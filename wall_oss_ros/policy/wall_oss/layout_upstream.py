@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError
-from wall_oss_ros.policy.wall_oss.layout_files import padded, resolve_path
+from wall_oss_ros.policy.wall_oss.layout_files import resolve_path
 from wall_oss_ros.policy.wall_oss.normalization import SlotStats
 
 NORM_STATS_KEYS = {"propri": "observation.state", "action": "action"}
@@ -64,8 +64,8 @@ def _norm_stats_json(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def _min_max(found: dict[str, tuple[np.ndarray, np.ndarray]], state_width: int,
              action_width: int) -> tuple[SlotStats, SlotStats]:
     (p_min, p_delta), (a_min, a_delta) = found["propri"], found["action"]
-    return (SlotStats("min_max", padded(p_min, state_width, -1.0), padded(p_delta, state_width, 2.0)),
-            SlotStats("min_max", padded(a_min, action_width, -1.0), padded(a_delta, action_width, 2.0)))
+    return (SlotStats.padded("min_max", p_min, p_delta, state_width),
+            SlotStats.padded("min_max", a_min, a_delta, action_width))
 
 
 def _section(train: dict[str, Any], name: str, source: Path) -> dict[str, Any]:

@@ -45,6 +45,17 @@ class SlotStats:
     def identity(cls, width: int) -> SlotStats:
         return cls("mean_std", np.zeros(width), np.ones(width))
 
+    @classmethod
+    def padded(cls, kind: str, a: np.ndarray, b: np.ndarray, width: int) -> SlotStats:
+        """Statistics of a dataset's leading dimensions spread over the model's `width` slots; the slots beyond
+        them pass through unchanged (mean 0 / std 1, or min −1 / delta 2)."""
+        identity_a, identity_b = (0.0, 1.0) if kind == "mean_std" else (-1.0, 2.0)
+        out_a, out_b = np.full(width, identity_a), np.full(width, identity_b)
+        a, b = np.asarray(a, dtype=float).reshape(-1), np.asarray(b, dtype=float).reshape(-1)
+        n = min(width, len(a), len(b))
+        out_a[:n], out_b[:n] = a[:n], b[:n]
+        return cls(kind, out_a, out_b)
+
 
 @dataclass(frozen=True)
 class Normalizer:
