@@ -105,7 +105,7 @@ def run(name: str, ticks: int, strategy: MergeStrategy, horizon_points: int) -> 
         elapsed = time.perf_counter_ns() - t0
         assert out is not None
         t0 = time.perf_counter_ns()
-        ex.preview(now, horizon_points)  # what JTC horizon mode adds to each tick
+        ex.horizon(horizon_points)  # what JTC horizon mode adds to each tick
         preview_elapsed = time.perf_counter_ns() - t0
         if k >= warmup:
             tick_ns.append(elapsed)

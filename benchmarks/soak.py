@@ -2,7 +2,8 @@
 
 sim_node + policy_node (tiny random checkpoint, CPU) + executor_node (100 Hz) start through bringup as in
 the demo. Every 5 s this samples each node's resident memory; from /diagnostics it takes the executor's
-missed control deadlines (tick intervals over 1.5 periods of sim time) and every chunk's inference time.
+missed control deadlines (tick intervals over 1.5 periods of sim time) and every chunk's inference time;
+from /joint_states, what the robot did (measured arm joint velocities and accelerations against the limits).
 Reports RSS growth per node from the end of warm-up (the first fifth, at least 10 s) to the end, missed
 deadlines per 1000 ticks, and inference latency p50 in the first and last thirds (drift).
 
@@ -31,12 +32,14 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
 
 from wall_oss_ros.core.contract import load_contract
 from wall_oss_ros.core.resources import config_path
 from wall_oss_ros.ros.dds import ros_environment
 from wall_oss_ros.tools.demo import CONTRACT, demo_action_range, graph
 from wall_oss_ros.tools.make_tiny_checkpoint import write
+from wall_oss_ros.tools.run_report import joint_motion
 
 SAMPLE_S = 5.0
 
@@ -67,6 +70,10 @@ def run(duration_s: float, domain_id: int, real_time_factor: float) -> dict:
             elif s.name == "wall_oss_ros: executor":
                 executor_diag.update(values, message=s.message)
 
+    states: list[tuple[float, tuple[str, ...], list[float]]] = []
+    node.create_subscription(JointState, "/joint_states", lambda m: states.append(
+        (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, tuple(m.name), list(m.position))),
+        QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE))
     node.create_subscription(Clock, "/clock", lambda m: sim_time.__setitem__(0, m.clock.sec + m.clock.nanosec * 1e-9),
                              10)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag,
@@ -103,6 +110,10 @@ def run(duration_s: float, domain_id: int, real_time_factor: float) -> dict:
               ((warm, warm + (duration_s - warm) / 3), (duration_s - (duration_s - warm) / 3, duration_s + 1))]
     ticks = sim_time[0] * 100.0
     missed = int(executor_diag.get("missed_deadlines", "0"))
+    names = states[0][1] if states else ()
+    same = [(t, q) for t, n, q in states if n == names]
+    measured = joint_motion(np.array([t for t, _ in same]), np.array([q for _, q in same]), names, contract) \
+        if len(same) > 2 else {}
     return {
         "machine": f"{psutil.cpu_count()} cores", "sim_time_s": sim_time[0], "wall_s": time.monotonic() - start,
         "real_time_factor": real_time_factor, "rss": {name: growth(s) for name, s in rss.items()},
@@ -111,6 +122,7 @@ def run(duration_s: float, domain_id: int, real_time_factor: float) -> dict:
         "chunks": len(values),
         "inference_p50_ms_first_third": float(np.median(thirds[0]) * 1e3) if len(thirds[0]) else None,
         "inference_p50_ms_last_third": float(np.median(thirds[1]) * 1e3) if len(thirds[1]) else None,
+        "measured": measured, "joint_states": len(same),
         "executor_state": executor_diag.get("state"),
         "executor_message": executor_diag.get("message"),
         "interventions": {k.removeprefix("interventions/"): int(v) for k, v in executor_diag.items()

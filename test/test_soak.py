@@ -1,4 +1,5 @@
-"""The soak benchmark, 30 s of sim time: the closed loop keeps running, memory stays flat, deadlines are counted."""
+"""The soak benchmark, 30 s of sim time: the closed loop keeps running, memory stays flat, deadlines are counted,
+the measured motion stays within the limits."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ def test_thirty_second_soak(domain_id, tmp_path):
     assert report["sim_time_s"] >= 29.9 and report["chunks"] > 10
     assert report["executor_state"] == "RUNNING" and report["interventions"]["nonfinite"] == 0
     assert isinstance(report["missed_deadlines"], int)
+    # At the robot, not only at the executor: the measured arm joint velocities stay within their limits.
+    assert report["joint_states"] > 1000
+    assert report["measured"]["max_joint_velocity_of_limit"] <= 1.0, report["measured"]
     for name in ("sim_node", "policy_node", "executor_node"):
         rss = report["rss"][name]
         assert rss.get("samples", 2) >= 2, f"{name} was not sampled (died?)"

@@ -350,28 +350,80 @@ def test_clock_jumping_back_drops_the_plan_and_accepts_new_chunks():
     check_limits(rig.ex, rig.rec)
 
 
-def test_preview_is_what_the_next_ticks_command():
-    """Without a new chunk, the horizon published now is exactly what the coming ticks command."""
+def test_horizon_is_what_the_next_ticks_command():
+    """Without a new chunk, the path sent now is exactly what the coming ticks command."""
     rig = Rig()
     for _ in range(10):
         assert rig.chunk(rig.sine(rig.now - 0.05), latency_s=0.05).accepted
         rig.tick(20)
-    p, v, _ = rig.ex.preview(rig.now, 8)
-    assert np.array_equal(p[0], rig.positions())
-    for k in range(1, 8):
+    h = rig.ex.horizon(8)
+    assert h.start_s == pytest.approx(rig.now)
+    assert np.array_equal(h.positions[1], rig.positions())
+    for k in range(2, 9):
         rig.tick()
-        np.testing.assert_allclose(rig.positions(), p[k], atol=1e-12)
-        np.testing.assert_allclose(rig.ex.limiter.v, v[k], atol=1e-12)
+        np.testing.assert_allclose(rig.positions(), h.positions[k], atol=1e-12)
+        np.testing.assert_allclose(rig.ex.limiter.v, h.velocities[k], atol=1e-12)
 
 
-def test_preview_brakes_when_halted():
+def test_horizon_ends_with_a_stop_within_the_limits():
+    rig = Rig()
+    assert rig.chunk(rig.sine(rig.now - 0.05, amplitude=1.0), latency_s=0.05).accepted
+    rig.tick(15)
+    h = rig.ex.horizon(5)
+    assert np.abs(h.velocities[5]).max() > 0.1  # moving after the planned points ...
+    assert len(h.positions) > 7  # ... so a stop follows them
+    assert np.abs(h.velocities[-1]).max() == 0.0 and np.abs(h.accelerations[-1]).max() == 0.0
+    lim, dt = rig.ex.limiter, rig.ex.period_s
+    d = h.positions
+    for bound in (lim.velocity_max, lim.acceleration_max, lim.jerk_max):
+        d = np.diff(d, axis=0) / dt
+        assert np.all(np.abs(d) <= bound * (1 + 1e-6) + 1e-7)
+
+
+def test_horizon_brakes_when_halted():
     rig = Rig()
     assert rig.chunk(rig.sine(rig.now - 0.05, amplitude=1.0), latency_s=0.05).accepted
     rig.tick(15)
     rig.ex.estop()
     rig.tick()
-    _, v, _ = rig.ex.preview(rig.now, 60)
-    assert np.abs(v[0]).max() > 0 and np.abs(v[-1]).max() == 0.0  # decelerating, then stopped
+    h = rig.ex.horizon(60)
+    assert np.abs(h.velocities[1]).max() > 0 and np.abs(h.velocities[-1]).max() == 0.0  # decelerating, then stopped
+
+
+@pytest.mark.parametrize("missed", [1, 3, 8, 60])
+def test_a_late_tick_takes_up_the_path_the_controllers_ran(missed):
+    """A starved executor: while it missed ticks the controllers ran on along the path last sent. Its next path
+    starts where they are on it (not where the executor last was), and stays within the limits from there."""
+    rig = Rig()
+    assert rig.chunk(rig.sine(rig.now - 0.05, amplitude=1.0), latency_s=0.05).accepted
+    rig.tick(15)
+    sent = rig.ex.horizon(10)
+    rig.now += missed * rig.ex.period_s + 0.3 * rig.ex.period_s  # late, with some jitter
+    rig.tick()
+    h = rig.ex.horizon(10)
+    assert h.start_s == pytest.approx(sent.start_s + (missed + 1) * rig.ex.period_s)
+    expected = sent.state(missed + 1)
+    for got, want in zip((h.positions[0], h.velocities[0], h.accelerations[0]), expected, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    assert rig.ex.missed_ticks == missed
+    lim, dt = rig.ex.limiter, rig.ex.period_s
+    path = np.vstack([sent.positions[: missed + 2], h.positions[1:]])  # what the controllers run, end to end
+    for bound in (lim.velocity_max, lim.acceleration_max):
+        path = np.diff(path, axis=0) / dt
+        assert np.all(np.abs(path) <= bound * (1 + 1e-6) + 1e-7)
+
+
+def test_a_command_moved_since_the_path_was_sent_is_not_taken_up():
+    rig = Rig()
+    assert rig.chunk(rig.sine(rig.now - 0.05, amplitude=1.0), latency_s=0.05).accepted
+    rig.tick(15)
+    sent = rig.ex.horizon(10)
+    rig.tick()  # a tick that sent nothing (dry run, another mode): the controllers no longer run `sent`
+    rig.now += 3 * rig.ex.period_s
+    before = rig.positions()
+    rig.tick()
+    assert rig.ex.missed_ticks == 0 and not np.allclose(rig.positions(), sent.state(5)[0])
+    assert np.abs(rig.positions() - before).max() <= rig.ex.limiter.velocity_max.max() * rig.ex.period_s * 1.01
 
 
 def test_status_reports_chunk_latency_and_age():

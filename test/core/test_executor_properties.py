@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -13,7 +14,7 @@ from test.support.executor_run import Recording, axis_arrays, check_limits, meas
 from test.support.robots import contract, rest_action, rest_state
 from wall_oss_ros.core.chunk import Chunk
 from wall_oss_ros.core.executor import Executor
-from wall_oss_ros.core.executor_types import ExecutorConfig
+from wall_oss_ros.core.executor_types import ExecutorConfig, MeasuredState
 from wall_oss_ros.core.plan import MergeStrategy, PlanConfig
 from wall_oss_ros.core.safety.motion import stop_time_bound
 
@@ -132,14 +133,16 @@ def test_estop_reaches_zero_velocity_in_the_time_the_limits_allow_and_stays(name
 @pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator"])
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=st.lists(event, min_size=1, max_size=20), points=st.integers(2, 12))
-def test_any_preview_stays_within_every_limit_and_records_nothing(name, events, points):
+def test_any_horizon_stays_within_every_limit_and_ends_at_rest(name, events, points):
     """JTC horizon points: finite, inside position bounds, and their differences within v/a/j limits."""
     ex, _ = run_events(name, events, MergeStrategy.CROSSFADE)
     if not ex._initialized:
         return
     counters = dict(ex.counters)
-    p, v, a = ex.preview(ex._last_tick, points)
+    h = ex.horizon(points)
+    p, v, a = h.positions, h.velocities, h.accelerations
     assert ex.counters == counters
+    assert np.all(v[-1] == 0.0) and np.all(a[-1] == 0.0)  # a stock controller refuses a moving last point
     assert np.all(np.isfinite(p)) and np.all(np.isfinite(v)) and np.all(np.isfinite(a))
     pos = ex.position_axes
     lo = np.array([x.position_min for x in ex.limits])[pos]
@@ -151,3 +154,51 @@ def test_any_preview_stays_within_every_limit_and_records_nothing(name, events, 
     for bound in (lim.velocity_max, lim.acceleration_max, lim.jerk_max):
         d = np.diff(d, axis=0) / ex.period_s
         assert np.all(np.abs(d) <= bound[pos] * (1 + 1e-6) + 1e-7)
+
+
+@pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator"])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks=st.lists(st.tuples(st.sampled_from(("smooth", "jump", "random")), st.integers(0, 2**31)),
+                       min_size=1, max_size=6),
+       delays=st.lists(st.tuples(st.integers(1, 25), st.floats(-0.4, 0.4)), min_size=5, max_size=60),
+       follow=st.integers(2, 12))
+def test_the_path_the_controllers_run_stays_within_limits_through_any_tick_timing(name, chunks, delays, follow):
+    """Horizon mode on a starved executor: ticks 1–25 periods apart (with jitter), each sending a path that
+    replaces the last at its own tick time. What a trajectory controller runs — each path from its start
+    until the next one's — is continuous where they meet and within the velocity and acceleration limits."""
+    c = contract(name)
+    ex = Executor(c, ExecutorConfig())
+    rest, base, dt = rest_action(c), rest_state(c), ex.period_s
+    now = dt
+    ex.tick(now, base.__class__(now, base.joints, base.poses))
+    ex.start(now)
+    run = [ex.horizon(follow)] if ex.tick(now, measured_from_commands(ex, now, base)) else []
+    for i, (periods, jitter) in enumerate(delays):
+        if i < len(chunks):
+            kind, seed = chunks[i]
+            ex.on_chunk(Chunk(i + 1, now, c.dt_s, c.action_names, chunk_values(kind, seed, rest, 32),
+                              state_names=c.action_names, state=rest), now)
+        now += (periods + jitter) * dt
+        measured = measured_from_commands(ex, now, base)
+        if run and ex.initialized:  # a robot that tracks the path it runs perfectly: where it is on it now
+            on_path = run[-1].state(round((now - run[-1].start_s) / dt))[0]
+            joints = dict(measured.joints)
+            for ga in ex.groups:
+                if ex._jtc_axes[ga.axes].all():
+                    joints.update(zip(ga.group.axes, on_path[ga.axes].tolist(), strict=True))
+            measured = MeasuredState(now, joints, measured.poses)
+        if ex.tick(now, measured) is not None:
+            run.append(ex.horizon(follow))
+    assert len(run) > 1
+    jtc = ex._jtc_axes & ex.position_axes
+    executed = [run[0].positions[0, jtc]]
+    for sent, nxt in itertools.pairwise(run):
+        ticks = round((nxt.start_s - sent.start_s) / dt)
+        np.testing.assert_allclose(nxt.positions[0, jtc], sent.state(ticks)[0][jtc], atol=1e-12)  # no step
+        executed += [sent.state(k)[0][jtc] for k in range(1, ticks + 1)]
+    executed += list(run[-1].positions[1:, jtc])
+    d = np.array(executed)
+    lim = ex.limiter
+    for bound in (lim.velocity_max[jtc], lim.acceleration_max[jtc]):
+        d = np.diff(d, axis=0) / dt
+        assert np.all(np.abs(d) <= bound * (1 + 1e-6) + 1e-7)

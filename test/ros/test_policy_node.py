@@ -116,3 +116,26 @@ def test_ctrl_c_mid_inference_exits_cleanly_and_quickly(ros_node, domain_id, tin
     assert code == 0, f"exit code {code}; stderr:\n{errors[-2000:]}"
     assert elapsed < 5.0  # inside launch's SIGINT grace period
     assert "terminate called" not in errors and "Traceback" not in errors, errors[-2000:]
+
+
+def test_what_the_policy_waits_for_is_said_on_the_console(ros_node, domain_id, tiny_checkpoint):
+    """No camera yet, then frames but no instruction: each said at INFO on the console (not only on
+    /diagnostics), naming the topic or the parameter to set; no inference runs without an instruction."""
+    robot = Robot(ros_node)
+    node = node_process("policy_node", domain_id, checkpoint=tiny_checkpoint, device="cpu")
+    log = ""
+    try:
+        deadline = time.monotonic() + 90
+        while "waiting: waiting for cameras" not in log and time.monotonic() < deadline:
+            spin_until(ros_node, lambda: False, 0.2)
+            log += node.stderr()
+        deadline = time.monotonic() + 60
+        while "waiting: no instruction" not in log and time.monotonic() < deadline:
+            robot.feed()
+            log += node.stderr()
+    finally:
+        node.stop()
+    log += node.stderr()
+    assert "waiting: waiting for cameras ['top'] (topics ['/camera/top/image_raw'])" in log, log[-2000:]
+    assert "waiting: no instruction: set the policy's instruction parameter" in log, log[-2000:]
+    assert robot.chunks == [] and "inference failed" not in log

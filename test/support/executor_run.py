@@ -98,3 +98,15 @@ def check_limits(ex: Executor, rec: Recording) -> int:
                 assert np.all(excess <= 0), f"derivative {order} of the command stream over its limit by {excess.max()}"
         checked += len(segment)
     return checked
+
+
+def assert_ramps(velocities: np.ndarray, stamps: np.ndarray, acc_max: float, period_s: float = 0.01) -> None:
+    """No step of the commanded velocity larger than full acceleration over the time between the commands
+    (their header stamps; at least a period, for unstamped stream commands): every halt is a ramp. A starved
+    executor's next horizon path starts several periods later on the same path, so it may change more."""
+    v, t = np.asarray(velocities, dtype=float), np.asarray(stamps, dtype=float)
+    assert len(v) > 2, "too few commands to judge"
+    dv = np.abs(np.diff(v, axis=0)).max(axis=1)
+    allowed = acc_max * np.maximum(np.diff(t), period_s) * 1.01 + 1e-6
+    worst = int(np.argmax(dv - allowed))
+    assert dv[worst] <= allowed[worst], f"velocity step {dv[worst]:.4f} over {allowed[worst]:.4f} at command {worst}"

@@ -38,11 +38,13 @@ def main() -> int:
     camera_on = args.camera and not args.camera_silent
 
     def on_command(group: str, msg: JointTrajectory) -> None:
-        point = msg.points[0]
+        point = msg.points[0]  # horizon mode: the command state at the stamp, which the path starts from
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        now = time.time()
         joints.update(zip(msg.joint_names, point.positions, strict=True))  # a perfectly tracking robot
-        records.append({"t": time.time(), "group": group, "positions": list(point.positions),
+        records.append({"t": now, "group": group, "positions": list(point.positions),
                         "velocities": list(point.velocities), "points": len(msg.points),
-                        "stamp": msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
+                        "stamp": stamp, "all_velocities": [list(p.velocities) for p in msg.points],
                         "times": [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points],
                         "all_positions": [list(p.positions) for p in msg.points],
                         "last_velocities": list(msg.points[-1].velocities)})

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from wall_oss_ros.core.chunk import Chunk, ChunkRejectedError, absolute_targets, check_chunk
-from wall_oss_ros.core.contract import GroupKind, RobotContract
+from wall_oss_ros.core.contract import GroupKind, OutputKind, RobotContract
 from wall_oss_ros.core.executor_types import (
     ChunkOutcome,
     ExecutorConfig,
@@ -23,6 +23,7 @@ from wall_oss_ros.core.executor_types import (
     GroupCommand,
     MeasuredState,
 )
+from wall_oss_ros.core.horizon import Horizon
 from wall_oss_ros.core.kinematics import ForwardKinematics, make_kinematics
 from wall_oss_ros.core.plan import Plan
 from wall_oss_ros.core.rotations import (
@@ -135,8 +136,18 @@ class Executor:
         self._last_t_obs: float | None = None
         self._last_chunk_id: int | None = None
         self._preview_limiter: MotionLimiter | None = None
+        # Horizon mode: the axes a JointTrajectoryController runs, the path last sent to them, and this tick's
+        # time on that path with the command state before its step (point 0 of the next path).
+        self._jtc_axes = np.zeros(len(limits), dtype=bool)
+        for ga in self.groups:
+            if ga.group.output.kind is OutputKind.JTC:
+                self._jtc_axes[ga.axes] = True
+        self._sent: Horizon | None = None
+        self._tick_time = math.nan
+        self._before = (self.limiter.p.copy(), self.limiter.v.copy(), self.limiter.a.copy())
         self._awaiting_first_command: float | None = None  # t_obs of a merged chunk not yet commanded
         self.observation_to_command_s = math.nan  # t_obs of the latest merged chunk → its first command [s]
+        self.missed_ticks = 0  # control periods without a tick, bridged by the path last sent (horizon mode)
         self.chunk_arrival_latency_s = math.nan  # t_obs of the latest accepted chunk → its arrival [s]
 
     # ---------------------------------------------------------------- commands from outside
@@ -266,6 +277,9 @@ class Executor:
             return self._fail(f"axis {i} measured at {positions[i]:.4f} is outside its limits "
                               f"[{self.limits[i].position_min}, {self.limits[i].position_max}]: move it inside first")
         self.limiter.reset(positions)
+        self._before = (positions.copy(), np.zeros(len(positions)), np.zeros(len(positions)))
+        if math.isnan(self._tick_time) and self._last_tick is not None:
+            self._tick_time = self._last_tick
         for ga in self.groups:
             ga.last_inside_target = None
         self._initialized = True
@@ -315,6 +329,8 @@ class Executor:
             self._awaiting_first_command = None
 
         lim = self.limiter
+        self._tick_time = self._take_up_sent_path(now)
+        self._before = (lim.p.copy(), lim.v.copy(), lim.a.copy())
         n = len(self.limits)
         brake = np.zeros(n, dtype=bool)
         target_p, target_v, target_a = lim.p.copy(), np.zeros(n), np.zeros(n)
@@ -359,25 +375,43 @@ class Executor:
             self._awaiting_first_command = None
         return self._commands()
 
-    def preview(self, now: float, points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The command now and the next points-1 commands if no chunk arrives: (points, axes) p, v, a.
+    def _take_up_sent_path(self, now: float) -> float:
+        """This tick's time on the command path. After missed ticks, the controllers have run on along the
+        path last sent: the command state of their axes becomes theirs at now (past its end: its end, at
+        rest), so that the next path continues from where the robot is commanded to be. Only while nothing
+        else has moved the command since. Not from the measured state: a position servo commanded to where
+        its arm sags under gravity lets it drop."""
+        sent, self._sent = self._sent, None
+        lim, jtc = self.limiter, self._jtc_axes
+        if sent is None or not (np.array_equal(sent.positions[1, jtc], lim.p[jtc])
+                                and np.array_equal(sent.velocities[1, jtc], lim.v[jtc])):
+            return now
+        ticks = max(sent.ticks_since(now), 1)
+        if ticks > 1:
+            p, v, a = sent.state(ticks)
+            lim.p[jtc], lim.v[jtc], lim.a[jtc] = p[jtc], v[jtc], a[jtc]
+            self.missed_ticks += ticks - 1
+        return sent.start_s + ticks * self.period_s
 
-        A rollout of a second limiter from the current command along the plan, through the same target
-        stage, so every point respects the same limits as the ticks themselves; where the executor is
-        halted (or the plan is empty) the rollout brakes. EE orientation axes hold (joint-space outputs
-        use it). Records no intervention. Call it after tick(now).
+    def horizon(self, follow_points: int) -> Horizon:
+        """The path for the JointTrajectoryControllers this tick (call after tick; see core/horizon.py).
+
+        Point 0: the command state at this tick's time; point 1: this tick's command; then follow_points - 1
+        commands of a second limiter rolled forward along the plan through the same target stage (so every
+        point respects the same limits as the ticks themselves; halted or without a plan, it brakes); then
+        the fastest stop to rest. Remembered as what the controllers run until the next tick. EE orientation
+        axes hold and velocity axes carry zero positions (JTC groups have neither). Records no intervention.
         """
-        lim = self.limiter
+        lim, now = self.limiter, self._last_tick
         if self._preview_limiter is None:
             self._preview_limiter = MotionLimiter(self.limits, self.velocity_axes, self.period_s)
         shadow = self._preview_limiter
         shadow.p, shadow.v, shadow.a = lim.p.copy(), lim.v.copy(), lim.a.copy()
         n = len(self.limits)
-        out_p, out_v, out_a = np.empty((points, n)), np.empty((points, n)), np.empty((points, n))
-        out_p[0], out_v[0], out_a[0] = shadow.p, shadow.v, shadow.a
+        ps, vs, as_ = [self._before[0], lim.p.copy()], [self._before[1], lim.v.copy()], [self._before[2], lim.a.copy()]
         halted = self._halt is not None or self.state in HALTED_STATES or self.state is ExecutorState.IDLE
         brake = np.full(n, halted or self.plan.empty)
-        for k in range(1, points):
+        for k in range(1, follow_points):
             target_p, target_v, target_a = shadow.p.copy(), np.zeros(n), np.zeros(n)
             target_p[self.rotation_axes] = shadow.p[self.rotation_axes] = 0.0
             if not brake.all():
@@ -388,9 +422,17 @@ class Executor:
                 else:
                     brake[:] = True
             shadow.step(target_p, target_v, brake, target_a)
-            out_p[k], out_v[k], out_a[k] = shadow.p, shadow.v, shadow.a
+            ps.append(shadow.p.copy())
+            vs.append(shadow.v.copy())
+            as_.append(shadow.a.copy())
+        shadow.p[self.rotation_axes] = 0.0
+        stop_p, stop_v, stop_a = shadow.stop_path(self.period_s)
+        out_p, out_v, out_a = np.vstack([*ps, stop_p]), np.vstack([*vs, stop_v]), np.vstack([*as_, stop_a])
         out_p[:, self.velocity_axes] = 0.0
-        return out_p, out_v, out_a
+        out_p[:, self.rotation_axes] = 0.0
+        out_v[-1], out_a[-1] = 0.0, 0.0  # at rest to the last digit: a stock controller refuses a moving end
+        self._sent = Horizon(self._tick_time, self.period_s, out_p, out_v, out_a)
+        return self._sent
 
     def _halt_condition(self, now: float, m: MeasuredState) -> StatusCode | None:
         if self.state is ExecutorState.ESTOP:

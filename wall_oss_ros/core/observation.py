@@ -16,6 +16,8 @@ import numpy as np
 from wall_oss_ros.core.contract import GroupKind, RobotContract
 from wall_oss_ros.core.rotations import quat_to_rot6d
 
+NO_NEW_OBSERVATION = "no new observation"  # the normal state between frames: nothing to say
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -103,13 +105,14 @@ class ObservationAssembler:
         """The observation to compute from, or None and why not."""
         missing = [c.name for c in self.contract.cameras if c.name not in self.frames]
         if missing:
-            return None, f"waiting for cameras {missing}"
+            topics = [c.topic for c in self.contract.cameras if c.name in missing]
+            return None, f"waiting for cameras {missing} (topics {topics})"
         stamps = {c.name: self.frames[c.name][0] for c in self.contract.cameras}
         t_obs = max(stamps.values()) if stamps else self.joint_stamp
         if now - t_obs > self.max_age_s:  # checked first: a camera that went silent is not "nothing new"
             return None, f"camera frames are stale: the newest is {now - t_obs:.2f} s old"
         if t_obs <= self.last_t_obs:
-            return None, "no new observation"
+            return None, NO_NEW_OBSERVATION
         if self.joint_stamp < t_obs and now - t_obs < self.max_age_s:
             # Like message_filters' approximate-time policy, wait for a joint state from after the frame:
             # under load, joint states are handled later than the clock advances, and the nearest one may

@@ -15,6 +15,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from wall_oss_ros.core.chunk import Chunk
 from wall_oss_ros.core.contract import GroupKind, OutputKind
 from wall_oss_ros.core.executor_types import ExecutorSnapshot, GroupCommand
+from wall_oss_ros.core.horizon import Horizon
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
 from wall_oss_ros.policy.backend import ChunkResult
 
@@ -178,24 +179,24 @@ def command_to_msg(cmd: GroupCommand, output: OutputKind, frame_id: str, stamp: 
     return pose
 
 
-def horizon_to_msg(names: tuple[str, ...], positions: np.ndarray, velocities: np.ndarray, accelerations: np.ndarray,
-                   period_s: float) -> JointTrajectory:
-    """JTC horizon mode: point k (the command k ticks ahead) at (k + 1)·period, started on receipt.
+def horizon_to_msg(names: tuple[str, ...], horizon: Horizon, axes: slice | np.ndarray) -> JointTrajectory:
+    """JTC horizon mode: the group's axes of the tick's path, point k at header.stamp + k·period.
 
-    What a stock Jazzy/Kilted controller accepts with its default configuration and follows smoothly:
-    header.stamp zero (a stamp in the past would make it jump into a segment already due), and a last point
-    at rest (a moving last point is refused unless allow_nonzero_velocity_at_trajectory_end). Each message
-    replaces the running one; only its first period runs while the executor keeps up, and a late or missing
-    tick still finds the planned points ahead, ending at rest.
+    What a stock Jazzy/Kilted controller accepts with its default configuration and follows exactly:
+    header.stamp the tick's time, so that point 0 is already due on arrival and the controller samples the
+    path at its own now (the delivery delay and the measured state at receipt change nothing; a late or
+    duplicate message lands on the same path), and a last point at rest after a stop within the limits
+    (a moving last point is refused unless allow_nonzero_velocity_at_trajectory_end). Each message replaces
+    the running one; the controller runs on along it through late or missing ticks. Needs the controller's
+    clock to be the executor's (same host, or synchronised; sim time in simulation): see core/horizon.py.
     """
     msg = JointTrajectory()
+    msg.header.stamp = sec_to_stamp(horizon.start_s)
     msg.joint_names = list(names)
-    velocities, accelerations = np.array(velocities, dtype=float), np.array(accelerations, dtype=float)
-    velocities[-1] = 0.0
-    accelerations[-1] = 0.0
     msg.points = [JointTrajectoryPoint(positions=p.tolist(), velocities=v.tolist(), accelerations=a.tolist(),
-                                       time_from_start=sec_to_duration((k + 1) * period_s))
-                  for k, (p, v, a) in enumerate(zip(positions, velocities, accelerations, strict=True))]
+                                       time_from_start=sec_to_duration(t))
+                  for p, v, a, t in zip(horizon.positions[:, axes], horizon.velocities[:, axes],
+                                        horizon.accelerations[:, axes], horizon.times_from_start_s, strict=True)]
     return msg
 
 

@@ -18,6 +18,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
@@ -33,6 +34,7 @@ from wall_oss_ros.core.safety.status import ExecutorState, StatusCode
 from wall_oss_ros.core.safety.watchdog import WatchdogConfig
 from wall_oss_ros.core.tip_paths import tip_paths
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
+from wall_oss_ros.ros import realtime
 from wall_oss_ros.ros.conversions import (
     OUTPUT_TYPES,
     ConversionError,
@@ -71,10 +73,19 @@ PARAMS = (
     Param("follow_min_ratio", 0.1, "measured / commanded progress below this is not following"),
     Param("max_chunk_age_s", 1.0, "reject chunks whose observation is older than this at arrival [s]"),
     Param("max_future_s", 0.05, "reject chunks stamped later than now by more than this [s] (clock offset)"),
-    Param("jtc_mode", "horizon", "JointTrajectory outputs: horizon (the next horizon_points commands, started on "
-                                 "receipt, the last at rest: what a stock controller accepts) | stream (one moving "
-                                 "point per tick: needs allow_nonzero_velocity_at_trajectory_end: true)"),
-    Param("horizon_points", 10, "points per JointTrajectory in horizon mode, one control period apart"),
+    Param("jtc_mode", "horizon", "JointTrajectory outputs: horizon (a path stamped with the tick's time: the "
+                                 "command now, the next horizon_points commands, a stop to rest; what a stock "
+                                 "controller accepts and runs on through late ticks) | stream (one moving point per "
+                                 "tick: needs allow_nonzero_velocity_at_trajectory_end: true)"),
+    Param("horizon_points", 10, "horizon mode: planned commands per JointTrajectory, one control period apart "
+                                "(the ticks a starved executor may miss before the robot brakes)"),
+    Param("max_clock_silence_s", 0.05, "use_sim_time: skip a tick when /clock last arrived longer ago than this "
+                                       "[s, wall time]: the process was starved and the tick's time is stale (a "
+                                       "path stamped with it could arrive after its own end)"),
+    Param("realtime_priority", 0, "SCHED_FIFO priority 1–99 for every thread of this process (0: normal "
+                                  "scheduling); refused without CAP_SYS_NICE / an rtprio limit, with a message"),
+    Param("cpu_affinity", "", "CPUs for this process, e.g. '3' or '2-3' ('' any): keep the control loop off the "
+                              "cores that run inference", any_type=True),
     Param("plan_markers_hz", 10.0, "rate of ~/plan_markers (predicted tip paths) [Hz]; 0: off"),
     Param("controller_grace_s", 0.5, "halt with a fault when a controller topic has had no subscriber this long "
                                      "while commanding [s]"),
@@ -99,6 +110,8 @@ class ExecutorNode(WallOssLifecycleNode):
         self._last_tick_wall: float | None = None
         self._last_tick_now: float | None = None
         self._missed_deadlines = 0
+        self._stale_clock_ticks = 0
+        self._clock_seen_wall: float | None = None  # use_sim_time: when /clock last arrived [s, monotonic]
         self._joint_states_received = 0
         self._unheard_since: float | None = None  # since when some controller topic has no subscriber
 
@@ -113,6 +126,8 @@ class ExecutorNode(WallOssLifecycleNode):
                          "controller_grace_s"):
                 if not float(self.p[name]) > 0:
                     raise ValueError(f"parameter {name} must be positive, got {self.p[name]}")
+            realtime.check_priority(int(self.p["realtime_priority"]))
+            cpus = realtime.parse_cpus(str(self.p["cpu_affinity"]))
             self.contract = resolve_contract(self.p["contract"])
             config = ExecutorConfig(
                 control_hz=float(self.p["control_hz"]),
@@ -128,6 +143,9 @@ class ExecutorNode(WallOssLifecycleNode):
         except (ValueError, OSError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
+        if int(self.p["realtime_priority"]) or cpus:
+            applied, what = realtime.apply(int(self.p["realtime_priority"]), cpus)
+            (self.get_logger().info if applied else self.get_logger().error)(f"scheduling: {what}")
         reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self._outputs = {g.name: (g, self.create_publisher(OUTPUT_TYPES[g.output.kind], g.output.topic, 1))
                          for g in self.contract.groups}
@@ -137,6 +155,8 @@ class ExecutorNode(WallOssLifecycleNode):
         self._axes = {ga.group.name: ga.axes for ga in self.core.groups}
         self._subs = [self.create_subscription(ActionChunk, self.p["chunk_topic"], self._on_chunk, reliable),
                       self.create_subscription(Bool, "/estop", self._on_estop, reliable)]
+        if self.get_parameter("use_sim_time").value:
+            self._subs.append(self.create_subscription(Clock, "/clock", self._on_clock, qos_profile_sensor_data))
         self._subs += [self.create_subscription(JointState, t, self._on_joint_state, qos_profile_sensor_data)
                        for t in self.contract.joint_state_topics]
         for g in self.contract.groups:
@@ -230,8 +250,14 @@ class ExecutorNode(WallOssLifecycleNode):
         return response
 
     # ---------------------------------------------------------------- control
+    def _on_clock(self, _msg: Clock) -> None:
+        self._clock_seen_wall = time.monotonic()
+
     def _tick(self) -> None:
         wall = time.monotonic()
+        if self._clock_seen_wall is not None and wall - self._clock_seen_wall > float(self.p["max_clock_silence_s"]):
+            self._stale_clock_ticks += 1  # timers run before the /clock callback that would make this tick current
+            return
         if self._last_tick_wall is not None:
             self._tick_intervals_s.append(wall - self._last_tick_wall)
         self._last_tick_wall = wall
@@ -248,14 +274,11 @@ class ExecutorNode(WallOssLifecycleNode):
             self._standstill_sent = True
         stamp = sec_to_stamp(now)
         period = 1.0 / float(self.p["control_hz"])
-        horizon = None
-        if self.p["jtc_mode"] == "horizon":
-            horizon = self.core.preview(now, int(self.p["horizon_points"]))
+        horizon = self.core.horizon(int(self.p["horizon_points"])) if self.p["jtc_mode"] == "horizon" else None
         for cmd in commands:
             group, pub = self._outputs[cmd.group]
             if horizon is not None and group.output.kind is OutputKind.JTC:
-                axes = self._axes[cmd.group]
-                pub.publish(horizon_to_msg(cmd.names, *(x[:, axes] for x in horizon), period))
+                pub.publish(horizon_to_msg(cmd.names, horizon, self._axes[cmd.group]))
             else:
                 pub.publish(command_to_msg(cmd, group.output.kind, group.output.frame_id or self.p["frame_id"],
                                            stamp, period))
@@ -303,6 +326,7 @@ class ExecutorNode(WallOssLifecycleNode):
             ("observation_to_command_s", snap.observation_to_command_s))]
         values.append(KeyValue(key="chunk_id", value=str(snap.chunk_id if snap.chunk_id is not None else "")))
         values.append(KeyValue(key="missed_deadlines", value=str(self._missed_deadlines)))
+        values.append(KeyValue(key="stale_clock_ticks", value=str(self._stale_clock_ticks)))
         if len(self._tick_intervals_s) > 1:
             gaps = np.asarray(self._tick_intervals_s) * 1e3
             values += [KeyValue(key=f"tick_interval_{k}_ms", value=f"{v:.3f}") for k, v in (

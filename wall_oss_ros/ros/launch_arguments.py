@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from wall_oss_ros.core.contract import contract_file
+from wall_oss_ros.sim.aloha_sim import TASK_INSTRUCTIONS
 
 BOOLEANS = {"true": True, "false": False}
 FRAME_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_/]*$")  # a tf2 frame name
@@ -41,7 +42,7 @@ class LaunchArg:
 ROBOT = (
     LaunchArg("contract", "", "contract", "robot contract name (config/robots/) or YAML path"),
     LaunchArg("checkpoint", "", "directory", "WALL-OSS checkpoint directory", optional=False),
-    LaunchArg("instruction", "", "str", "default task instruction (any text)"),
+    LaunchArg("instruction", "", "str", "default task instruction (any text; the sim launch: the task's)"),
     LaunchArg("device", "", "str", "torch device for the policy (empty: cuda if available)"),
     LaunchArg("prediction_mode", "", "choice", "flow | fast; empty: the checkpoint's", ("", "flow", "fast")),
     LaunchArg("use_sim_time", "false", "bool", "run on /clock (simulation, bag replay)"),
@@ -132,14 +133,18 @@ def node_parameters(typed: Mapping[str, object], with_sim: bool = False,
     sim_time = {"use_sim_time": typed["use_sim_time"]}
     nodes = {
         "policy_node": {"contract": typed["contract"], "checkpoint": typed["checkpoint"],
-                        "instruction": typed["instruction"], "device": typed["device"],
+                        "instruction": typed["instruction"] or (TASK_INSTRUCTIONS[str(typed["task"])] if with_sim
+                                                                else ""), "device": typed["device"],
                         "prediction_mode": typed["prediction_mode"], **sim_time},
         "executor_node": {"contract": typed["contract"], "autostart": typed["autostart"],
                           "dry_run": typed["dry_run"], "frame_id": typed["frame_id"], **sim_time},
     }
     if with_sim:
+        # Sim time holds at 0 until the policy, its model loaded, subscribes to the camera (as in the demo):
+        # the robot does not wait for chunks that cannot come yet.
         nodes["sim_node"] = {"task": typed["task"], "real_time_factor": typed["real_time_factor"],
-                             "render_shadows": typed["render_shadows"], "use_sim_time": False}
+                             "render_shadows": typed["render_shadows"], "use_sim_time": False,
+                             "wait_for_camera_subscriber": True}
     if with_replay:
         nodes["bag_replay"] = {"bag": typed["bag"], "rate": typed["rate"], "loop": typed["loop"],
                                "topics_exclude": contract_command_topics(str(typed["contract"])),

@@ -15,6 +15,7 @@ class Param:
     name: str
     default: Any
     description: str
+    any_type: bool = False  # a value that reads naturally as a number or a string (cpu_affinity:=3 or :="2-3")
 
 
 def declare(node: Node, params: Sequence[Param]) -> dict[str, Any]:
@@ -22,7 +23,8 @@ def declare(node: Node, params: Sequence[Param]) -> dict[str, Any]:
     values = {}
     for p in params:
         if not node.has_parameter(p.name):
-            node.declare_parameter(p.name, p.default, ParameterDescriptor(description=p.description))
+            node.declare_parameter(p.name, p.default, ParameterDescriptor(description=p.description,
+                                                                          dynamic_typing=p.any_type))
         values[p.name] = node.get_parameter(p.name).value
     return values
 

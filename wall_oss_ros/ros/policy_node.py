@@ -23,7 +23,7 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
 from wall_oss_ros.core.contract import CameraTransport, GroupKind, resolve_contract
-from wall_oss_ros.core.observation import ObservationAssembler, joint_state_problem
+from wall_oss_ros.core.observation import NO_NEW_OBSERVATION, ObservationAssembler, joint_state_problem
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
 from wall_oss_ros.policy.backend import Observation, RtcRequest
 from wall_oss_ros.ros.conversions import (
@@ -43,6 +43,8 @@ CAMERA_QOS = QoSProfile(depth=30, reliability=ReliabilityPolicy.BEST_EFFORT)
 # interpreter: a second of them at 100 Hz queues here.
 STATE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
 OBSERVATION_STATUS = "wall_oss_ros: observation"  # diagnostic status name of the observation stage
+NO_INSTRUCTION = ("no instruction: set the policy's instruction parameter (launch: instruction:=\"...\") or "
+                  "publish a std_msgs/String on /instruction")
 
 PARAMS = (
     Param("contract", "aloha_bimanual", "robot contract: a name under config/robots/ or a YAML path"),
@@ -210,9 +212,12 @@ class PolicyNode(WallOssLifecycleNode):
                 continue
             with self._lock:
                 snapshot, reason = self.assembler.snapshot(self.now())
+            if snapshot is not None and not self.instruction.strip():
+                snapshot, reason = None, NO_INSTRUCTION
             self._waiting_for = reason
             if snapshot is None:
-                self.get_logger().debug(reason, throttle_duration_sec=2.0)
+                if reason != NO_NEW_OBSERVATION:  # what the graph waits for, on the console (not only /diagnostics)
+                    self.get_logger().info(f"waiting: {reason}", throttle_duration_sec=5.0)
                 continue
             try:
                 images = {name: image_to_rgb(frame) for name, frame in snapshot.frames.items()}
@@ -268,7 +273,7 @@ class PolicyNode(WallOssLifecycleNode):
         values.update({f"publishers/{c.name}": str(self.count_publishers(c.topic)) for c in self.contract.cameras})
         values["joint_states_received"] = str(self._joint_states_received)
         waiting = self._waiting_for
-        level = DiagnosticStatus.WARN if waiting and waiting != "no new observation" else DiagnosticStatus.OK
+        level = DiagnosticStatus.WARN if waiting and waiting != NO_NEW_OBSERVATION else DiagnosticStatus.OK
         with self._lock:
             problem = joint_state_problem(self.contract, self.assembler.joints)
         if waiting.startswith("unusable camera frame") or (self._joint_states_received and problem):

@@ -14,6 +14,9 @@ import numpy as np
 
 TASKS = {"AlohaInsertion-v0": "bimanual_viperx_insertion.xml",
          "AlohaTransferCube-v0": "bimanual_viperx_transfer_cube.xml"}
+# What to tell the policy for each task when the user gives no instruction (the demo, the sim launch).
+TASK_INSTRUCTIONS = {"AlohaInsertion-v0": "insert the peg into the socket",
+                     "AlohaTransferCube-v0": "pick up the cube with the right arm and transfer it to the left arm"}
 ARM_JOINTS = ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate")
 # The 14 joints in gym-aloha's action order; the grippers are normalised (0 closed, 1 open).
 JOINT_NAMES = tuple(f"vx300s_{side}/{j}" for side in ("left", "right") for j in (*ARM_JOINTS, "gripper"))

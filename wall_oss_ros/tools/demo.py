@@ -22,9 +22,9 @@ import yaml
 from wall_oss_ros.core.contract import GroupKind, OutputKind
 from wall_oss_ros.core.resources import config_path
 from wall_oss_ros.ros.dds import ros_environment
+from wall_oss_ros.sim.aloha_sim import TASK_INSTRUCTIONS
 
 CONTRACT = "aloha_bimanual"
-INSTRUCTION = "insert the peg into the socket"
 WALL_TIMEOUT_FACTOR = 20.0  # give up when sim time advances slower than 1/20 of real time
 ALOHA_START_POSE = (0.0, -0.96, 1.16, 0.0, -0.3, 0.0)  # gym-aloha's arm start pose [rad]
 ARM_SPREAD_RAD = 0.1  # [rad] half-range of the arm action statistics
@@ -51,7 +51,8 @@ def graph(checkpoint: Path, task: str, device: str, camera_hz: float, shadows: b
             "use_sim_time": False, "task": task, "publish_compressed": True, "render_shadows": shadows,
             "camera_hz": camera_hz, "wait_for_camera_subscriber": True, "real_time_factor": real_time_factor}},
         {"executable": "policy_node", "parameters": {
-            "contract": CONTRACT, "checkpoint": str(checkpoint), "device": device, "instruction": INSTRUCTION,
+            "contract": CONTRACT, "checkpoint": str(checkpoint), "device": device,
+            "instruction": TASK_INSTRUCTIONS[task],
             "cpu_threads": max(1, (os.cpu_count() or 2) // 2)}},  # the other half: sim, executor, recorder
         {"executable": "executor_node", "parameters": {
             "contract": CONTRACT, "autostart": True, "frame_id": "world"}},

@@ -40,6 +40,7 @@ class RunData:
     status_interventions: list[dict[str, int]] = field(default_factory=list)
     faults: list[tuple[float, str]] = field(default_factory=list)  # (time, text) whenever last_fault changed
     reward: list[float] = field(default_factory=list)
+    missed_deadlines: int | None = None  # the executor's count on /diagnostics, last seen
 
 
 def read_run(bag: Path, contract: RobotContract) -> RunData:
@@ -69,6 +70,11 @@ def read_run(bag: Path, contract: RobotContract) -> RunData:
                                                           (int(c) for c in msg.intervention_counts), strict=True)))
                 if msg.last_fault and (not data.faults or data.faults[-1][1] != msg.last_fault):
                     data.faults.append((t, msg.last_fault))
+            elif conn.msgtype == "diagnostic_msgs/msg/DiagnosticArray":
+                for status in msg.status:
+                    values = {kv.key: kv.value for kv in status.values}
+                    if status.name == "wall_oss_ros: executor" and "missed_deadlines" in values:
+                        data.missed_deadlines = int(values["missed_deadlines"])
             elif conn.topic.endswith("/reward"):
                 data.reward.append(float(msg.data))
     return data
@@ -94,47 +100,65 @@ def limit_violations(data: RunData, contract: RobotContract) -> dict[str, int]:
     return out
 
 
+def joint_motion(t: np.ndarray, q: np.ndarray, names: tuple[str, ...], contract: RobotContract) -> dict:
+    """Measured arm joint velocities and accelerations (finite differences of consecutive joint states) against
+    the contract's limits: the worst as a share of its limit, and the samples over 105 %."""
+    index = {n: i for i, n in enumerate(names)}
+    keep = np.concatenate([[True], np.diff(t) > 1e-6])  # a state received twice has no new stamp
+    t, q = t[keep], q[keep]
+    dt = np.diff(t)
+    out: dict[str, object] = {"max_joint_velocity_of_limit": 0.0, "joint_velocity_samples_over_limit": 0,
+                              "max_joint_acceleration_of_limit": 0.0, "joint_acceleration_samples_over_limit": 0}
+    for g in contract.groups:
+        if g.kind is not GroupKind.JOINT_POSITION:
+            continue
+        for axis, lim in zip(g.axes, g.limits, strict=True):
+            if axis not in index or len(t) < 3:
+                continue
+            v = np.diff(q[:, index[axis]]) / dt
+            a = np.diff(v) / (0.5 * (dt[1:] + dt[:-1]))
+            for kind, x, bound, at in (("velocity", v, lim.velocity_max, t[1:]),
+                                       ("acceleration", a, lim.acceleration_max, t[1:-1])):
+                share = np.abs(x) / bound
+                k = int(np.argmax(share))
+                if share[k] > out[f"max_joint_{kind}_of_limit"]:
+                    out[f"max_joint_{kind}_of_limit"] = float(share[k])
+                    out[f"max_joint_{kind}_at"] = f"{axis} at {at[k]:.2f} s"
+                out[f"joint_{kind}_samples_over_limit"] += int(np.sum(share > 1.05))
+    return out
+
+
 def measured_motion(data: RunData, contract: RobotContract, control_hz: float = 100.0) -> dict:
-    """What the robot did, not what was commanded: joint velocities from /joint_states (finite differences
-    of consecutive stamps) against the contract's limits, and the gaps between commands as they arrived.
-    A starved executor whose every command is within limits can still make the robot lurch after a gap."""
+    """What the robot did, not what was commanded: joint_motion of /joint_states, the gaps between commands as
+    they arrived, and the executor's missed control deadlines. A starved executor whose every command is
+    within limits can still make the robot lurch after a gap."""
     out: dict[str, object] = {}
     if len(data.joint_t) > 2:
-        t = np.array(data.joint_t)
-        q = np.array(data.joint_q)
-        index = {n: i for i, n in enumerate(data.joint_names)}
-        dt = np.diff(t)
-        valid = dt > 1e-6
-        worst, over = 0.0, 0
-        for g in contract.groups:
-            if g.kind is not GroupKind.JOINT_POSITION:
-                continue
-            for axis, lim in zip(g.axes, g.limits, strict=True):
-                if axis not in index:
-                    continue
-                v = np.abs(np.diff(q[:, index[axis]]))[valid] / dt[valid]
-                worst = max(worst, float(v.max(initial=0.0)) / lim.velocity_max)
-                over += int(np.sum(v > lim.velocity_max * 1.05))
-        out["max_joint_velocity_of_limit"] = worst
-        out["joint_velocity_samples_over_limit"] = over
+        out.update(joint_motion(np.array(data.joint_t), np.array(data.joint_q), data.joint_names, contract))
     first = next((g.name for g in contract.groups if data.commands.get(g.name)), None)
     if first is not None and len(data.commands[first]) > 1:
         gaps = np.diff([c[0] for c in data.commands[first]])
         out["command_gap_max_s"] = float(gaps.max())
         out["command_gaps_over_1_5_periods"] = int(np.sum(gaps > 1.5 / control_hz))
+    if data.missed_deadlines is not None:
+        out["missed_deadlines"] = data.missed_deadlines
     return out
 
 
 def measured_rows(measured: dict) -> list[str]:
     """Report rows of measured_motion (what the robot did)."""
     rows = []
-    if "max_joint_velocity_of_limit" in measured:
-        share = 100 * measured["max_joint_velocity_of_limit"]
-        rows.append(f"| measured arm joint velocity, max (of its limit) | {share:.0f} % "
-                    f"({measured['joint_velocity_samples_over_limit']} samples over 105 %) |")
+    for kind in ("velocity", "acceleration"):
+        if f"max_joint_{kind}_of_limit" in measured:
+            share = 100 * measured[f"max_joint_{kind}_of_limit"]
+            rows.append(f"| measured arm joint {kind}, max (of its limit) | {share:.0f} % "
+                        f"({measured.get(f'max_joint_{kind}_at', '')}; "
+                        f"{measured[f'joint_{kind}_samples_over_limit']} samples over 105 %) |")
     if "command_gap_max_s" in measured:
         rows.append(f"| command gaps over 1.5 periods / longest | {measured['command_gaps_over_1_5_periods']} / "
                     f"{1e3 * measured['command_gap_max_s']:.0f} ms |")
+    if "missed_deadlines" in measured:
+        rows.append(f"| executor missed control deadlines | {measured['missed_deadlines']} |")
     return rows
 
 

@@ -21,6 +21,7 @@ current state, which by the same rule stays inside. Axes are independent, so the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -175,6 +176,23 @@ class MotionLimiter:
                 cp, cv, ca = np.where(brake, bp, cp), np.where(brake, bv, cv), np.where(brake, ba, ca)
         self.p, self.v, self.a = cp, cv, ca
         return StepReport(unsafe, fallback)
+
+    def stop_path(self, period_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The fastest stop within the limits from the current state, sampled every period_s: (K, n) p, v, a.
+
+        Sample k is at (k + 1)·period_s; the last one, at or after the stop's end, is at rest (v = a = 0).
+        Empty when already at rest. Position bounds are the step's business, not this path's: it starts
+        from a state every step left able to stop inside them."""
+        if self.stopped():
+            return np.zeros((0, self.n)), np.zeros((0, self.n)), np.zeros((0, self.n))
+        if not self._stop_from(self.p, self.v, self.a):  # cannot happen for valid limits: hold where it is
+            return self.p[None].copy(), np.zeros((1, self.n)), np.zeros((1, self.n))
+        duration = float(self._stop_traj.duration)
+        count = max(1, math.ceil(duration / period_s - 1e-9))
+        samples = [self._stop_traj.at_time(min((k + 1) * period_s, duration)) for k in range(count)]
+        p, v, a = (np.array([s[i] for s in samples]) for i in range(3))
+        v[-1], a[-1] = 0.0, 0.0
+        return p, v, a
 
     def stopped(self, mask: np.ndarray | None = None, tol: float = 1e-9) -> bool:
         sel = slice(None) if mask is None else mask
