@@ -62,6 +62,11 @@ def test_every_node_parameter_the_launch_passes_exists(mode, tmp_path):
                                                           "/left_gripper_controller/joint_trajectory",
                                                           "/right_arm_controller/joint_trajectory",
                                                           "/right_gripper_controller/joint_trajectory"]
+    if mode.get("with_sim"):  # the robot waits for the policy, and the policy is told the task
+        assert nodes["sim_node"]["wait_for_camera_subscriber"] is True
+        assert nodes["policy_node"]["instruction"] == "insert the peg into the socket"
+    else:
+        assert nodes["policy_node"]["instruction"] == ""  # a robot's task is the user's to say
     from wall_oss_ros.ros.launch_graph import RVIZ_CONFIG
 
     assert (REPO_ROOT / Path(*RVIZ_CONFIG)).is_file()

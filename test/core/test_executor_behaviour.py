@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test.support.executor_run import Recording, check_limits, measured_from_commands
+from test.support.executor_run import Recording, assert_path_within, check_limits, measured_from_commands
 from test.support.robots import contract, rest_action, rest_state
 from wall_oss_ros.core.chunk import Chunk
 from wall_oss_ros.core.executor import Executor
@@ -365,25 +365,26 @@ def test_horizon_is_what_the_next_ticks_command():
         np.testing.assert_allclose(rig.ex.limiter.v, h.velocities[k], atol=1e-12)
 
 
-def test_horizon_ends_with_a_stop_within_the_limits():
+def moving_rig() -> Rig:
+    """A rig 150 ms into a 1 rad sine: the arms moving fast."""
     rig = Rig()
     assert rig.chunk(rig.sine(rig.now - 0.05, amplitude=1.0), latency_s=0.05).accepted
     rig.tick(15)
+    return rig
+
+
+def test_horizon_ends_with_a_stop_within_the_limits():
+    rig = moving_rig()
     h = rig.ex.horizon(5)
     assert np.abs(h.velocities[5]).max() > 0.1  # moving after the planned points ...
     assert len(h.positions) > 7  # ... so a stop follows them
     assert np.abs(h.velocities[-1]).max() == 0.0 and np.abs(h.accelerations[-1]).max() == 0.0
-    lim, dt = rig.ex.limiter, rig.ex.period_s
-    d = h.positions
-    for bound in (lim.velocity_max, lim.acceleration_max, lim.jerk_max):
-        d = np.diff(d, axis=0) / dt
-        assert np.all(np.abs(d) <= bound * (1 + 1e-6) + 1e-7)
+    lim = rig.ex.limiter
+    assert_path_within(h.positions, (lim.velocity_max, lim.acceleration_max, lim.jerk_max), rig.ex.period_s)
 
 
 def test_horizon_brakes_when_halted():
-    rig = Rig()
-    assert rig.chunk(rig.sine(rig.now - 0.05, amplitude=1.0), latency_s=0.05).accepted
-    rig.tick(15)
+    rig = moving_rig()
     rig.ex.estop()
     rig.tick()
     h = rig.ex.horizon(60)
@@ -394,9 +395,7 @@ def test_horizon_brakes_when_halted():
 def test_a_late_tick_takes_up_the_path_the_controllers_ran(missed):
     """A starved executor: while it missed ticks the controllers ran on along the path last sent. Its next path
     starts where they are on it (not where the executor last was), and stays within the limits from there."""
-    rig = Rig()
-    assert rig.chunk(rig.sine(rig.now - 0.05, amplitude=1.0), latency_s=0.05).accepted
-    rig.tick(15)
+    rig = moving_rig()
     sent = rig.ex.horizon(10)
     rig.now += missed * rig.ex.period_s + 0.3 * rig.ex.period_s  # late, with some jitter
     rig.tick()
@@ -406,17 +405,12 @@ def test_a_late_tick_takes_up_the_path_the_controllers_ran(missed):
     for got, want in zip((h.positions[0], h.velocities[0], h.accelerations[0]), expected, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-12)
     assert rig.ex.missed_ticks == missed
-    lim, dt = rig.ex.limiter, rig.ex.period_s
     path = np.vstack([sent.positions[: missed + 2], h.positions[1:]])  # what the controllers run, end to end
-    for bound in (lim.velocity_max, lim.acceleration_max):
-        path = np.diff(path, axis=0) / dt
-        assert np.all(np.abs(path) <= bound * (1 + 1e-6) + 1e-7)
+    assert_path_within(path, (rig.ex.limiter.velocity_max, rig.ex.limiter.acceleration_max), rig.ex.period_s)
 
 
 def test_a_command_moved_since_the_path_was_sent_is_not_taken_up():
-    rig = Rig()
-    assert rig.chunk(rig.sine(rig.now - 0.05, amplitude=1.0), latency_s=0.05).accepted
-    rig.tick(15)
+    rig = moving_rig()
     sent = rig.ex.horizon(10)
     rig.tick()  # a tick that sent nothing (dry run, another mode): the controllers no longer run `sent`
     rig.now += 3 * rig.ex.period_s

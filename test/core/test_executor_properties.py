@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test.support.executor_run import Recording, axis_arrays, check_limits, measured_from_commands
+from test.support.executor_run import Recording, assert_path_within, axis_arrays, check_limits, measured_from_commands
 from test.support.robots import contract, rest_action, rest_state
 from wall_oss_ros.core.chunk import Chunk
 from wall_oss_ros.core.executor import Executor
@@ -150,10 +150,7 @@ def test_any_horizon_stays_within_every_limit_and_ends_at_rest(name, events, poi
     assert np.all(p[:, pos] >= lo - 1e-9) and np.all(p[:, pos] <= hi + 1e-9)
     lim = ex.limiter
     assert np.all(np.abs(v) <= lim.velocity_max * (1 + 1e-6) + 1e-9)
-    d = p[:, pos]
-    for bound in (lim.velocity_max, lim.acceleration_max, lim.jerk_max):
-        d = np.diff(d, axis=0) / ex.period_s
-        assert np.all(np.abs(d) <= bound[pos] * (1 + 1e-6) + 1e-7)
+    assert_path_within(p[:, pos], (lim.velocity_max[pos], lim.acceleration_max[pos], lim.jerk_max[pos]), ex.period_s)
 
 
 @pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator"])
@@ -197,8 +194,4 @@ def test_the_path_the_controllers_run_stays_within_limits_through_any_tick_timin
         np.testing.assert_allclose(nxt.positions[0, jtc], sent.state(ticks)[0][jtc], atol=1e-12)  # no step
         executed += [sent.state(k)[0][jtc] for k in range(1, ticks + 1)]
     executed += list(run[-1].positions[1:, jtc])
-    d = np.array(executed)
-    lim = ex.limiter
-    for bound in (lim.velocity_max[jtc], lim.acceleration_max[jtc]):
-        d = np.diff(d, axis=0) / dt
-        assert np.all(np.abs(d) <= bound * (1 + 1e-6) + 1e-7)
+    assert_path_within(np.array(executed), (ex.limiter.velocity_max[jtc], ex.limiter.acceleration_max[jtc]), dt)

@@ -110,3 +110,12 @@ def assert_ramps(velocities: np.ndarray, stamps: np.ndarray, acc_max: float, per
     allowed = acc_max * np.maximum(np.diff(t), period_s) * 1.01 + 1e-6
     worst = int(np.argmax(dv - allowed))
     assert dv[worst] <= allowed[worst], f"velocity step {dv[worst]:.4f} over {allowed[worst]:.4f} at command {worst}"
+
+
+def assert_path_within(path: np.ndarray, bounds: tuple[np.ndarray, ...], period_s: float) -> None:
+    """Finite differences of a path sampled every period_s within the bounds, in order (velocity, then
+    acceleration, then jerk limits), each with a relative tolerance of 1e-6."""
+    d = np.asarray(path, dtype=float)
+    for bound in bounds:
+        d = np.diff(d, axis=0) / period_s
+        assert np.all(np.abs(d) <= bound * (1 + 1e-6) + 1e-7), f"a difference of {np.abs(d).max():.6g} over {bound}"
