@@ -71,3 +71,46 @@ def test_replay_names_the_topics_nobody_subscribes_to(ros_node, tmp_path):
         replayer.close()
     assert unmatched == sorted([info["camera_topic"], "/instruction"])  # /joint_states has our reader
     assert waited >= 0.5
+
+
+def damaged_bag(tmp_path, damage: str):
+    bag = tmp_path / "bag"
+    write_test_bag(bag, "mcap", duration_s=0.5)
+    (mcap,) = bag.glob("*.mcap")
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00garbage" * 1000)
+    return bag
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_damaged_bag_ends_the_replay_with_one_line_and_an_error_code(domain_id, tmp_path, damage):
+    bag = damaged_bag(tmp_path, damage)
+    replay = RosProcess("../../wall_oss_ros/ros/bag_replay.py", "--ros-args", "-p", f"bag:={bag}",
+                        domain_id=domain_id)
+    code = replay.wait(timeout_s=60)
+    log = replay.stderr()
+    assert code == 2, log[-2000:]
+    assert "Traceback" not in log and f"cannot replay: {bag}: not a readable rosbag2" in log, log[-2000:]
+
+
+def test_bringup_ends_with_the_replay_and_says_why(domain_id, tmp_path):
+    """A replay that reaches the bag's end finishes the graph with exit 0; a damaged bag with exit 1."""
+    import subprocess
+
+    from wall_oss_ros.ros.dds import ros_environment
+
+    good = tmp_path / "good"
+    write_test_bag(good, "mcap", duration_s=0.5)
+    (tmp_path / "d").mkdir()
+    outcomes = {}
+    for name, bag in (("good", good), ("damaged", damaged_bag(tmp_path / "d", "truncate"))):
+        graph = tmp_path / f"{name}.yaml"
+        graph.write_text("use_sim_time: true\nnodes:\n  - executable: bag_replay\n"
+                         f"    parameters: {{bag: '{bag}', use_sim_time: false, wait_for_subscribers_s: 0.0}}\n"
+                         "  - executable: executor_node\n    parameters: {contract: aloha_bimanual, dry_run: true}\n")
+        done = subprocess.run(["wall-oss-ros", "bringup", str(graph)], env=ros_environment(domain_id=domain_id),
+                              capture_output=True, text=True, timeout=120)
+        outcomes[name] = (done.returncode, done.stdout + done.stderr)
+    assert outcomes["good"][0] == 0 and "bag_replay finished: stopping the graph" in outcomes["good"][1]
+    assert outcomes["damaged"][0] == 1 and "bag_replay exited with code 2" in outcomes["damaged"][1]
+    assert "not a readable rosbag2" in outcomes["damaged"][1]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from rclpy.node import Node
-from rosbags.highlevel import AnyReader
+from rosbags.highlevel import AnyReader, AnyReaderError
 from rosgraph_msgs.msg import Clock
 
 from wall_oss_ros.ros.bag_io import message_class, ros_qos, typestore_with_own_messages
@@ -67,7 +67,10 @@ class BagReplayer:
         self.clock_period = 1.0 / clock_hz
         self.wait_for_subscribers_s = wait_for_subscribers_s
         self.reader = AnyReader([self.path], default_typestore=typestore_with_own_messages())
-        self.reader.open()
+        try:
+            self.reader.open()
+        except AnyReaderError as exc:  # truncated, corrupt, not a bag: one line naming the bag
+            raise ValueError(f"{self.path}: not a readable rosbag2 ({exc})") from exc
         self.connections = [c for c in self.reader.connections if c.topic != "/clock" and
                             (not include or c.topic in include) and c.topic not in exclude]
         if not self.connections:
@@ -119,7 +122,7 @@ class BagReplayer:
         while not self._stop:
             wall_start = time.monotonic()
             self._clock(start_ns)
-            for conn, t_ns, raw in self.reader.messages(connections=self.connections, start=start_ns):
+            for conn, t_ns, raw in self._messages(start_ns):
                 due = wall_start + (t_ns - start_ns) * 1e-9 / self.rate
                 self._wait_until(due, start_ns, wall_start)
                 if self._stop:
@@ -131,6 +134,17 @@ class BagReplayer:
             if not self.loop:
                 break
         return self.stats
+
+    def _messages(self, start_ns: int):  # noqa: ANN202 - an iterator of rosbags' (connection, t_ns, bytes)
+        """The bag's messages; damage found while reading (a chunk cut short) ends the replay with its reason."""
+        last_ns = start_ns
+        try:
+            for conn, t_ns, raw in self.reader.messages(connections=self.connections, start=start_ns):
+                last_ns = t_ns
+                yield conn, t_ns, raw
+        except Exception as exc:  # rosbags raises its readers' own types; none of them may kill the process
+            raise ValueError(f"{self.path}: unreadable after {(last_ns - self.reader.start_time) * 1e-9:.3f} s of "
+                             f"the bag ({type(exc).__name__}: {exc})") from exc
 
     def close(self) -> None:
         self.reader.close()

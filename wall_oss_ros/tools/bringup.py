@@ -2,7 +2,8 @@
 
 `ros2 launch` is not installable in a pip environment, so this starts the same nodes from one YAML file,
 each in its own process with the project's DDS environment, forwards SIGINT/SIGTERM to them, and
-shuts everything down when one of them fails (or when told to stop). Example:
+shuts everything down when one of them ends (exit 1 if it failed, 0 if it finished, as a replay does at
+the bag's end) or when told to stop. Example:
 
     use_sim_time: false
     nodes:
@@ -107,15 +108,20 @@ def run(path: Path) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     print(f"bringup: started {', '.join(f'{s.executable} (pid {p.pid})' for s, p in children)}", flush=True)
-    failed = None
+    failed = finished = None
     while not stopping:
         for spec, proc in children:
             if proc.poll() is not None:
-                failed = failed or f"{spec.executable} exited with code {proc.returncode}"
+                if proc.returncode == 0:  # done (a replay at the bag's end, a sim at its duration): not a failure
+                    finished = finished or spec.executable
+                else:
+                    failed = failed or f"{spec.executable} exited with code {proc.returncode}"
                 stopping = True
         time.sleep(0.1)
     if failed:
         print(f"bringup: {failed}: stopping the graph", file=sys.stderr, flush=True)
+    elif finished:
+        print(f"bringup: {finished} finished: stopping the graph", flush=True)
     for _, proc in children:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
