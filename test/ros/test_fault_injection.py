@@ -24,6 +24,7 @@ from test.support.robots import contract, rest_action, rest_state
 from test.support.ros_process import RosProcess, node_process
 from test.support.services import Services
 from test.support.spin import spin_until
+from test.support.tracking_robot import TrackingRobot
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
 from wall_oss_ros.policy.backend import ChunkResult
 from wall_oss_ros.ros.conversions import chunk_to_msg, sec_to_stamp, stamp_to_sec
@@ -43,7 +44,7 @@ class Rig:
 
     def __init__(self, node, record_commands: bool = True) -> None:
         self.node = node
-        self.joints = dict(rest_state(C).joints)
+        self.robot = TrackingRobot(rest_state(C).joints)
         self.publish_joints = True
         self.sim_time: float | None = None
         self.commands: list[tuple[float, np.ndarray, float]] = []  # (wall time, left arm velocities, stamp)
@@ -68,7 +69,7 @@ class Rig:
         return self.sim_time if self.sim_time is not None else time.time()
 
     def _on_command(self, group: str, msg: JointTrajectory) -> None:
-        self.joints.update(zip(msg.joint_names, msg.points[0].positions, strict=True))
+        self.robot.command(msg, self.now())
         if group == "left_arm":
             self.commands.append((time.monotonic(), np.array(msg.points[0].velocities), stamp_to_sec(msg.header.stamp)))
 
@@ -82,7 +83,8 @@ class Rig:
             self.sim_time += 0.01
             self.clock_pub.publish(Clock(clock=sec_to_stamp(self.sim_time)))
         if self.publish_joints:
-            msg = JointState(name=list(self.joints), position=list(self.joints.values()))
+            joints = self.robot.positions(self.now())
+            msg = JointState(name=list(joints), position=list(joints.values()))
             msg.header.stamp = sec_to_stamp(self.now())
             self.state_pub.publish(msg)
 

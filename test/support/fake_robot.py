@@ -13,6 +13,7 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from test.support.robots import contract, rest_state
+from test.support.tracking_robot import TrackingRobot
 from wall_oss_ros.ros.shutdown import until_shutdown
 
 
@@ -29,7 +30,7 @@ def main() -> int:
                         help="also publish /clock (wall time) at this rate, like a simulator or a bag replay")
     args = parser.parse_args()
     c = contract(args.contract)
-    joints = dict(rest_state(c).joints)
+    robot = TrackingRobot(rest_state(c).joints)
     rclpy.init()
     node = rclpy.create_node("fake_robot")
     pub = node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
@@ -38,10 +39,10 @@ def main() -> int:
     camera_on = args.camera and not args.camera_silent
 
     def on_command(group: str, msg: JointTrajectory) -> None:
-        point = msg.points[0]  # horizon mode: the command state at the stamp, which the path starts from
+        point = msg.points[0]  # recorded: the command state at the stamp (horizon mode), where the path starts
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         now = time.time()
-        joints.update(zip(msg.joint_names, point.positions, strict=True))  # a perfectly tracking robot
+        robot.command(msg, now)
         records.append({"t": now, "group": group, "positions": list(point.positions),
                         "velocities": list(point.velocities), "points": len(msg.points),
                         "stamp": stamp, "all_velocities": [list(p.velocities) for p in msg.points],
@@ -61,6 +62,7 @@ def main() -> int:
         states += 1
         msg = JointState()
         msg.header.stamp = node.get_clock().now().to_msg()
+        joints = robot.positions(time.time())
         msg.name, msg.position = list(joints), list(joints.values())
         pub.publish(msg)
 
