@@ -54,6 +54,7 @@ def motion(t: float | np.ndarray, rest: np.ndarray) -> np.ndarray:
 
 def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, camera_hz: float = 10.0,
                    joint_hz: float = 100.0, compressed: bool = False, commands: bool = False,
+                   graph_outputs: bool = False,
                    instruction: str = "insert the peg", size: tuple[int, int] = (96, 128)) -> dict:
     c = contract("aloha_bimanual")
     rest_joints = dict(rest_state(c).joints)
@@ -74,6 +75,14 @@ def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, c
                 cmd = _T["trajectory_msgs/msg/JointTrajectory"](header=_header(0.0), joint_names=list(g.axes),
                                                                 points=[point])
                 events.append((t + RECEIVE_DELAY_S, g.output.topic, cmd))
+    if graph_outputs:  # what a whole run's bag holds besides the robot's side: the graph's own topics at 10 Hz
+        for k in range(int(duration_s * 10)):
+            t = T0 + k / 10 + RECEIVE_DELAY_S
+            status = _T["diagnostic_msgs/msg/DiagnosticStatus"](level=b"\x00", name="wall_oss_ros: executor",
+                                                                 message="ok", hardware_id="", values=[])
+            events.append((t, "/diagnostics", _T["diagnostic_msgs/msg/DiagnosticArray"](header=_header(t),
+                                                                                         status=[status])))
+            events.append((t, "/estop", _T["std_msgs/msg/Bool"](data=False)))
     h, w = size
     for k in range(int(duration_s * camera_hz)):
         t = T0 + k / camera_hz + 0.001
@@ -84,6 +93,8 @@ def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, c
     types = {"/instruction": "std_msgs/msg/String", "/joint_states": "sensor_msgs/msg/JointState",
              camera_topic: f"sensor_msgs/msg/{'CompressedImage' if compressed else 'Image'}"}
     types.update({g.output.topic: "trajectory_msgs/msg/JointTrajectory" for g in c.groups} if commands else {})
+    if graph_outputs:
+        types.update({"/diagnostics": "diagnostic_msgs/msg/DiagnosticArray", "/estop": "std_msgs/msg/Bool"})
     with Writer(path, version=9, storage_plugin=STORAGE[storage]) as writer:
         conns = {topic: writer.add_connection(topic, msgtype, typestore=STORE) for topic, msgtype in types.items()}
         for t, topic, msg in events:
