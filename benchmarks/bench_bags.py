@@ -22,6 +22,7 @@ import rclpy
 
 from test.support.bags import write_test_bag
 from test.support.robots import contract
+from wall_oss_ros.core.contract.topics import robot_topics
 from wall_oss_ros.ros.bag_replay import BagReplayer
 from wall_oss_ros.ros.dds import ros_environment
 from wall_oss_ros.tools.eval_openloop import evaluate, read_recording
@@ -57,8 +58,9 @@ def main() -> int:
     replay_bag = tmp / "replay"
     write_test_bag(replay_bag, "mcap", duration_s=min(args.seconds, 10.0), camera_hz=30.0, size=(480, 640))
     report["replay"] = {}
+    robot = (*robot_topics("aloha_bimanual"), "/instruction")
     for rate in (1.0, 2.0):
-        replayer = BagReplayer(node, replay_bag, rate=rate, wait_for_subscribers_s=0.0)  # publish timing alone
+        replayer = BagReplayer(node, replay_bag, robot, rate=rate, wait_for_subscribers_s=0.0)  # timing alone
         stats = replayer.run()
         replayer.close()
         report["replay"][f"rate_{rate:g}"] = stats.summary()

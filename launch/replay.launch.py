@@ -1,6 +1,6 @@
 """A recorded bag through policy_node and executor_node (dry run): /clock from the bag, RViz optional.
 
-    ros2 launch wall_oss_ros replay.launch.py bag:=/data/run.mcap checkpoint:=/data/wall-oss-flow rviz:=true
+    ros2 launch wall_oss_ros replay.launch.py bag:=/data/run1 checkpoint:=/data/wall-oss-flow rviz:=true
 """
 
 from wall_oss_ros.ros.launch_graph import robot_launch_description

@@ -9,16 +9,20 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from test.support.robots import contract
-from test.support.ros_process import REPO_ROOT
+from test.support.ros_process import REPO_ROOT, RosProcess, node_process
+from test.support.spin import spin_until
+from wall_oss_ros.msg import ActionChunk
 from wall_oss_ros.ros.dds import ros_environment
 from wall_oss_ros.tools.run_report import read_run
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def test_short_closed_loop_demo_moves_the_sim_within_limits(domain_id, tmp_path):
+def test_short_closed_loop_demo_moves_the_sim_within_limits(domain_id, tmp_path, ros_node):
     out = tmp_path / "demo"
     env = {**os.environ, **ros_environment(domain_id=domain_id)}
     done = subprocess.run([sys.executable, "-m", "wall_oss_ros.tools.cli", "demo", "--out", str(out),
@@ -32,7 +36,7 @@ def test_short_closed_loop_demo_moves_the_sim_within_limits(domain_id, tmp_path)
     assert summary["limit_violations_total"] == 0, summary["limit_violations"]
     assert summary["sim_time_s"] >= 1.9 and summary["commands"] > 50 and summary["chunks"] >= 1
     c = contract("aloha_bimanual")
-    run = read_run(out / "run.mcap", c)
+    run = read_run(out / "run", c)
     q = np.array(run.joint_q)
     assert np.all(np.isfinite(q)) and all(np.all(np.isfinite(p)) and np.all(np.isfinite(v))
                                           for cmds in run.commands.values() for _, p, v in cmds)
@@ -41,3 +45,32 @@ def test_short_closed_loop_demo_moves_the_sim_within_limits(domain_id, tmp_path)
     report = (out / "report.md").read_text()
     for name in ("joints.png", "latency.png", "status.png"):
         assert f"]({name})" in report and (out / name).stat().st_size > 10_000
+    # An ordinary rosbag2 directory that says which robot it is of, with the camera the policy reads.
+    meta = yaml.safe_load((out / "run" / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert meta["relative_file_paths"] == ["run.mcap"] and (out / "run" / "run.mcap").is_file()
+    assert "joint_state_topics" in meta["custom_data"]["wall_oss_ros/contract"]
+    topics = {t["topic_metadata"]["name"] for t in meta["topics_with_message_count"] if t["message_count"] > 0}
+    assert {c.cameras[0].topic, "/joint_states"} <= topics
+
+    # The demo's bag feeds the replay graph: the policy computes fresh chunks from the recorded frames, and none
+    # of the recorded chunks is replayed.
+    chunks: list[ActionChunk] = []
+    ros_node.create_subscription(ActionChunk, "/policy_node/action_chunk", chunks.append,
+                                 QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    policy = node_process("policy_node", domain_id, checkpoint=out / "tiny_checkpoint", device="cpu",
+                          instruction="insert the peg", use_sim_time=True)
+    replay = None
+    try:
+        assert spin_until(ros_node, lambda: ros_node.count_subscribers(c.cameras[0].topic) > 0, 120), \
+            f"the policy never subscribed to the camera: {policy.stderr()[-2000:]}"
+        replay = RosProcess("../../wall_oss_ros/ros/bag_replay.py", "--ros-args", "-p", f"bag:={out / 'run'}",
+                            domain_id=domain_id)
+        spin_until(ros_node, lambda: replay.popen.poll() is not None, 120)
+        code, replay_log = replay.popen.poll(), replay.stderr()
+    finally:
+        for process in (replay, policy):
+            if process is not None:
+                process.stop()
+    assert code == 0, replay_log[-2000:]
+    assert "/policy_node/action_chunk" in replay_log.split("not replayed")[1]  # named as left in the bag
+    assert chunks, f"no chunk from the replayed frames; policy: {policy.stderr()[-2000:]}"

@@ -57,11 +57,8 @@ def test_every_node_parameter_the_launch_passes_exists(mode, tmp_path):
         assert executable in declared_executables(), f"{executable} is not installed"
         unknown = set(parameters) - NODE_PARAMS[executable] - {"use_sim_time"}
         assert not unknown, f"{executable} has no parameters {unknown}"
-    if mode.get("with_replay"):  # the recorded commands stay out of the live graph
-        assert nodes["bag_replay"]["topics_exclude"] == ["/left_arm_controller/joint_trajectory",
-                                                          "/left_gripper_controller/joint_trajectory",
-                                                          "/right_arm_controller/joint_trajectory",
-                                                          "/right_gripper_controller/joint_trajectory"]
+    if mode.get("with_replay"):  # the replay publishes the contract's robot side only
+        assert nodes["bag_replay"]["contract"] == "aloha_bimanual"
     if mode.get("with_sim"):  # the robot waits for the policy, and the policy is told the task
         assert nodes["sim_node"]["wait_for_camera_subscriber"] is True
         assert nodes["policy_node"]["instruction"] == "insert the peg into the socket"
@@ -103,13 +100,16 @@ def test_a_bad_argument_is_refused_by_name(raw, message, tmp_path):
 
 
 def test_a_replay_machine_needs_no_robot_model_packages():
-    """The replay's excluded topics come from the contract's YAML; its kinematics (pkg://gym_aloha/...)
-    are not resolved, so a machine without gym-aloha can replay."""
-    from wall_oss_ros.ros.launch_arguments import contract_command_topics
+    """The replay's topics come from the contract's YAML; its kinematics (pkg://gym_aloha/...) are not
+    resolved, so a machine without gym-aloha can replay."""
+    from wall_oss_ros.core.contract.topics import command_topics, robot_topics
 
     text = (REPO_ROOT / "config" / "robots" / "aloha_bimanual.yaml").read_text()
     assert "pkg://gym_aloha" in text
-    assert len(contract_command_topics("aloha_bimanual")) == 4
+    assert robot_topics("aloha_bimanual") == ["/camera/top/image_raw", "/joint_states"]
+    assert len(command_topics("aloha_bimanual")) == 4
+    assert robot_topics("mobile_manipulator") == sorted(robot_topics("mobile_manipulator"))
+    assert {"/left_arm/ee_pose", "/right_arm/ee_pose"} <= set(robot_topics("mobile_manipulator"))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="launch_ros is not installable from pip")

@@ -6,24 +6,30 @@ import time
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
 from test.support.bags import RECEIVE_DELAY_S, T0, write_test_bag
 from test.support.robots import contract
 from test.support.ros_process import RosProcess
 from test.support.spin import spin_until
+from wall_oss_ros.core.contract.topics import robot_topics
 from wall_oss_ros.ros.conversions import stamp_to_sec
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
+ROBOT = (*robot_topics("aloha_bimanual"), "/instruction")
 
 
-def test_replays_at_the_recorded_timing_with_clock_and_filters(ros_node, domain_id, tmp_path):
+def test_replays_the_robot_side_only_at_the_recorded_timing_with_clock(ros_node, domain_id, tmp_path):
+    """A whole run's bag: the robot's topics and /instruction are replayed; the recorded commands, status and
+    diagnostics (what the live graph publishes itself) never are — with no list of exclusions to keep."""
     c = contract("aloha_bimanual")
     bag = tmp_path / "bag"
-    info = write_test_bag(bag, "sqlite3", duration_s=2.0, commands=True)
+    info = write_test_bag(bag, "sqlite3", duration_s=2.0, commands=True, graph_outputs=True)
     commands = [g.output.topic for g in c.groups]
     reliable = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
     states: list[tuple[float, JointState]] = []
@@ -35,16 +41,18 @@ def test_replays_at_the_recorded_timing_with_clock_and_filters(ros_node, domain_
     ros_node.create_subscription(Clock, "/clock", lambda m: clock.append(stamp_to_sec(m.clock)), reliable)
     for topic in commands:
         ros_node.create_subscription(JointTrajectory, topic, lambda m, t=topic: leaked.append(t), reliable)
+    ros_node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: leaked.append("/diagnostics"), reliable)
+    ros_node.create_subscription(Bool, "/estop", lambda m: leaked.append("/estop"), reliable)
     # No head start for our readers: the replay waits until each of its topics has a matched subscriber.
     replay = RosProcess("../../wall_oss_ros/ros/bag_replay.py", "--ros-args", "-p", f"bag:={bag}", "-p", "rate:=2.0",
-                        "-p", f"topics_exclude:={commands}", domain_id=domain_id)
+                        domain_id=domain_id)
     try:
         spin_until(ros_node, lambda: len(states) >= 200 and len(frames) >= info["frames"], 60)  # spinning: timing
         summary = replay.read_json_line(timeout_s=30)
     finally:
         replay.stop()
-    assert summary["published"] == info["events"] - len(commands) * 200  # everything but the commands
-    assert not leaked, "an excluded topic was replayed"
+    assert summary["published"] == info["events"] - len(commands) * 200 - 2 * 20  # the robot's side only
+    assert not leaked, f"the graph's own topics were replayed: {sorted(set(leaked))}"
     assert len(states) == 200 and len(frames) == info["frames"]
     stamps = np.array([stamp_to_sec(m.header.stamp) for _, m in states])
     np.testing.assert_allclose(stamps, T0 + 0.01 * np.arange(200), atol=1e-9)  # headers as recorded
@@ -62,7 +70,7 @@ def test_replay_names_the_topics_nobody_subscribes_to(ros_node, tmp_path):
     bag = tmp_path / "bag"
     info = write_test_bag(bag, "mcap", duration_s=0.1)
     ros_node.create_subscription(JointState, "/joint_states", lambda m: None, 10)
-    replayer = BagReplayer(ros_node, bag, wait_for_subscribers_s=0.5)
+    replayer = BagReplayer(ros_node, bag, ROBOT, wait_for_subscribers_s=0.5)
     try:
         start = time.monotonic()
         unmatched = replayer.wait_for_subscribers()
@@ -114,3 +122,23 @@ def test_bringup_ends_with_the_replay_and_says_why(domain_id, tmp_path):
     assert outcomes["good"][0] == 0 and "bag_replay finished: stopping the graph" in outcomes["good"][1]
     assert outcomes["damaged"][0] == 1 and "bag_replay exited with code 2" in outcomes["damaged"][1]
     assert "not a readable rosbag2" in outcomes["damaged"][1]
+
+
+def test_a_live_publisher_on_a_replayed_topic_ends_the_replay(ros_node, domain_id, tmp_path):
+    """A robot (or its driver) still running: its joint states would mix with the recorded ones."""
+    bag = tmp_path / "bag"
+    write_test_bag(bag, "mcap", duration_s=5.0)
+    live = ros_node.create_publisher(JointState, "/joint_states", 10)
+    replay = RosProcess("../../wall_oss_ros/ros/bag_replay.py", "--ros-args", "-p", f"bag:={bag}", "-p",
+                        "wait_for_subscribers_s:=0.0", domain_id=domain_id)
+    try:
+        deadline = time.monotonic() + 60
+        while replay.popen.poll() is None and time.monotonic() < deadline:
+            live.publish(JointState())
+            spin_until(ros_node, lambda: False, 0.1)
+        code = replay.wait(timeout_s=5)
+    finally:
+        replay.stop()
+    log = replay.stderr()
+    assert code == 2, log[-2000:]
+    assert "another node publishes ['/joint_states']" in log and "Traceback" not in log, log[-2000:]

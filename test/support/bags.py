@@ -54,6 +54,8 @@ def motion(t: float | np.ndarray, rest: np.ndarray) -> np.ndarray:
 
 def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, camera_hz: float = 10.0,
                    joint_hz: float = 100.0, compressed: bool = False, commands: bool = False,
+                   graph_outputs: bool = False, sensor_clock_offset_s: float = 0.0, zero_stamps: bool = False,
+                   swap_joint_stamps_every: int = 0, nan_commands_every: int = 0, drop_joints: tuple[str, ...] = (),
                    instruction: str = "insert the peg", size: tuple[int, int] = (96, 128)) -> dict:
     c = contract("aloha_bimanual")
     rest_joints = dict(rest_state(c).joints)
@@ -62,28 +64,47 @@ def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, c
     rng = np.random.default_rng(0)
     camera_topic = c.cameras[0].topic + ("/compressed" if compressed else "")
     events: list[tuple[float, str, object]] = [(T0, "/instruction", _T["std_msgs/msg/String"](data=instruction))]
+
+    def stamp(t: float) -> float:  # a sensor's header time: its own clock (offset), or none at all
+        return 0.0 if zero_stamps else t + sensor_clock_offset_s
+
+    kept = [i for i, n in enumerate(names) if n not in drop_joints]
     for k in range(int(duration_s * joint_hz)):
         t = T0 + k / joint_hz
-        events.append((t + RECEIVE_DELAY_S, "/joint_states", joint_state(t, names, motion(t - T0, rest))))
+        swapped = swap_joint_stamps_every and k % swap_joint_stamps_every == 1  # stamped before the previous one
+        events.append((t + RECEIVE_DELAY_S, "/joint_states", joint_state(
+            stamp(t - (1.5 / joint_hz if swapped else 0.0)), [names[i] for i in kept], motion(t - T0, rest)[kept])))
         if commands:
             for g in c.groups:
                 target = motion(t - T0 + 0.01, rest)[[names.index(a) for a in g.axes]]
+                if nan_commands_every and k % nan_commands_every == 0:
+                    target = np.full(len(g.axes), np.nan)
                 point = _T["trajectory_msgs/msg/JointTrajectoryPoint"](
                     positions=target, velocities=np.zeros(0), accelerations=np.zeros(0), effort=np.zeros(0),
                     time_from_start=_T["builtin_interfaces/msg/Duration"](sec=0, nanosec=10_000_000))
                 cmd = _T["trajectory_msgs/msg/JointTrajectory"](header=_header(0.0), joint_names=list(g.axes),
                                                                 points=[point])
                 events.append((t + RECEIVE_DELAY_S, g.output.topic, cmd))
+    if graph_outputs:  # what a whole run's bag holds besides the robot's side: the graph's own topics at 10 Hz
+        for k in range(int(duration_s * 10)):
+            t = T0 + k / 10 + RECEIVE_DELAY_S
+            status = _T["diagnostic_msgs/msg/DiagnosticStatus"](level=b"\x00", name="wall_oss_ros: executor",
+                                                                 message="ok", hardware_id="", values=[])
+            events.append((t, "/diagnostics", _T["diagnostic_msgs/msg/DiagnosticArray"](header=_header(t),
+                                                                                         status=[status])))
+            events.append((t, "/estop", _T["std_msgs/msg/Bool"](data=False)))
     h, w = size
     for k in range(int(duration_s * camera_hz)):
         t = T0 + k / camera_hz + 0.001
         pixels = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
-        frame = compressed_image(t, pixels) if compressed else raw_image(t, pixels)
+        frame = compressed_image(stamp(t), pixels) if compressed else raw_image(stamp(t), pixels)
         events.append((t + RECEIVE_DELAY_S, camera_topic, frame))
     events.sort(key=lambda e: e[0])
     types = {"/instruction": "std_msgs/msg/String", "/joint_states": "sensor_msgs/msg/JointState",
              camera_topic: f"sensor_msgs/msg/{'CompressedImage' if compressed else 'Image'}"}
     types.update({g.output.topic: "trajectory_msgs/msg/JointTrajectory" for g in c.groups} if commands else {})
+    if graph_outputs:
+        types.update({"/diagnostics": "diagnostic_msgs/msg/DiagnosticArray", "/estop": "std_msgs/msg/Bool"})
     with Writer(path, version=9, storage_plugin=STORAGE[storage]) as writer:
         conns = {topic: writer.add_connection(topic, msgtype, typestore=STORE) for topic, msgtype in types.items()}
         for t, topic, msg in events:

@@ -1,11 +1,16 @@
-"""bag_replay: publish a rosbag2's topics at their recorded timing and drive /clock from the bag's time.
+"""bag_replay: publish a recorded robot's topics at their recorded timing and drive /clock from the bag's time.
 
 With every other node on `use_sim_time`, policy_node and executor_node run unchanged on recorded data
-(the executor with `dry_run`: previews and status only). Messages go out as the recorded bytes (no
-deserialisation) with the QoS their publishers offered when recorded. /clock carries the bag's own
-time (the receive time rosbag2 stored), so the header stamps inside the messages and the clock agree;
-between messages it advances smoothly at `clock_hz`. A loop restarts the clock, which the executor
-handles as a clock jump back (plan dropped, watchdogs re-armed).
+(the executor with `dry_run`: previews and status only). What is replayed is the robot's side only, by
+construction: the contract's cameras, joint states and end-effector poses (and the recorded /instruction),
+never what the live graph publishes itself — a bag of a whole run also holds its chunks, status,
+diagnostics and commands, and replaying those would show another run's actions as this checkpoint's. A
+second publisher on a replayed topic (a robot still running) ends the replay with an error.
+
+Messages go out as the recorded bytes (no deserialisation) with the QoS their publishers offered when
+recorded. /clock carries the bag's own time (the receive time rosbag2 stored), so the header stamps inside
+the messages and the clock agree; between messages it advances smoothly at `clock_hz`. A loop restarts
+the clock, which the executor handles as a clock jump back (plan dropped, watchdogs re-armed).
 """
 
 from __future__ import annotations
@@ -22,18 +27,23 @@ from rclpy.node import Node
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosgraph_msgs.msg import Clock
 
+from wall_oss_ros.core.contract import ContractError
+from wall_oss_ros.core.contract.topics import robot_topics
 from wall_oss_ros.ros.bag_io import message_class, ros_qos, typestore_with_own_messages
 from wall_oss_ros.ros.conversions import sec_to_stamp
 from wall_oss_ros.ros.parameters import Param, declare
 from wall_oss_ros.ros.shutdown import ignore_further_signals, until_shutdown
+
+ALONE_CHECK_PERIOD_S = 1.0  # how often a replay looks for another publisher on its topics [s, wall]
 
 PARAMS = (
     Param("bag", "", "rosbag2 directory or .mcap/.db3 file to replay"),
     Param("rate", 1.0, "replay speed: bag seconds per wall second"),
     Param("start_offset_s", 0.0, "skip this much of the bag's beginning [s]"),
     Param("loop", False, "start over at the end (the clock jumps back)"),
-    Param("topics_include", [""], "replay only these topics (empty: all)"),
-    Param("topics_exclude", [""], "never replay these topics (e.g. the recorded commands)"),
+    Param("contract", "aloha_bimanual", "robot contract whose robot-side topics are replayed (name or YAML path)"),
+    Param("replay_instruction", True, "also replay the recorded /instruction"),
+    Param("topics_include", [""], "of those, replay only these topics (empty: all)"),
     Param("publish_clock", True, "publish /clock from the bag's time"),
     Param("clock_hz", 200.0, "/clock rate between messages [Hz of wall time]"),
     Param("wait_for_subscribers_s", 5.0, "before the first message, wait up to this long for every replayed topic "
@@ -55,9 +65,10 @@ class ReplayStats:
 class BagReplayer:
     """Publishes on `node`; run() blocks until the bag (or every loop) has been replayed or stop() is called."""
 
-    def __init__(self, node: Node, bag: Path, rate: float = 1.0, start_offset_s: float = 0.0, loop: bool = False,
-                 include: tuple[str, ...] = (), exclude: tuple[str, ...] = (), publish_clock: bool = True,
+    def __init__(self, node: Node, bag: Path, topics: tuple[str, ...], rate: float = 1.0, start_offset_s: float = 0.0,
+                 loop: bool = False, include: tuple[str, ...] = (), publish_clock: bool = True,
                  clock_hz: float = 200.0, wait_for_subscribers_s: float = 5.0) -> None:
+        """topics: what may be replayed (the robot's side); everything else in the bag stays in it."""
         if not rate > 0:
             raise ValueError(f"rate must be positive, got {rate}")
         self.node, self.path = node, Path(bag)
@@ -71,11 +82,13 @@ class BagReplayer:
             self.reader.open()
         except AnyReaderError as exc:  # truncated, corrupt, not a bag: one line naming the bag
             raise ValueError(f"{self.path}: not a readable rosbag2 ({exc})") from exc
-        self.connections = [c for c in self.reader.connections if c.topic != "/clock" and
-                            (not include or c.topic in include) and c.topic not in exclude]
+        wanted = [t for t in topics if not include or t in include]
+        self.connections = [c for c in self.reader.connections if c.topic in wanted]
+        self.left_in_bag = sorted(set(self.reader.topics) - set(wanted) - {"/clock"})
+        self.missing = sorted(set(wanted) - set(self.reader.topics))
         if not self.connections:
-            raise ValueError(f"{self.path}: nothing to replay (topics {sorted(self.reader.topics)}, "
-                             f"include {list(include)}, exclude {list(exclude)})")
+            raise ValueError(f"{self.path}: none of the robot's topics {wanted} is in the bag "
+                             f"(it holds {sorted(self.reader.topics)})")
         self.publishers = {}
         for c in self.connections:
             if c.topic not in self.publishers:
@@ -84,6 +97,7 @@ class BagReplayer:
         self.clock_pub = node.create_publisher(Clock, "/clock", 10) if publish_clock else None
         self.stats = ReplayStats()
         self._stop = False
+        self._next_check = 0.0
 
     def stop(self) -> None:
         self._stop = True
@@ -96,6 +110,9 @@ class BagReplayer:
         """Sleep until `wall`, publishing the clock of the bag's time as it passes."""
         while not self._stop:
             now = time.monotonic()
+            if now >= self._next_check:
+                self._next_check = now + ALONE_CHECK_PERIOD_S
+                self._check_alone()
             if now >= wall:
                 return
             self._clock(bag_start_ns + int((now - wall_start) * self.rate * 1e9))
@@ -113,8 +130,19 @@ class BagReplayer:
                 return unmatched
             time.sleep(0.02)
 
+    def other_publishers(self) -> list[str]:
+        """Replayed topics that another node publishes too: live data would mix with the recording."""
+        return sorted(t for t in self.publishers if self.node.count_publishers(t) > 1)
+
+    def _check_alone(self) -> None:
+        others = self.other_publishers()
+        if others:
+            raise ValueError(f"another node publishes {others} (a running robot or driver?): the replay must be "
+                             f"the only source of the robot's topics; stop it first")
+
     def run(self) -> ReplayStats:
         unmatched = self.wait_for_subscribers()
+        self._check_alone()
         if unmatched and self.wait_for_subscribers_s > 0:
             self.node.get_logger().warning(f"no subscriber after {self.wait_for_subscribers_s} s on {unmatched}: "
                                            "their messages go nowhere")
@@ -158,16 +186,21 @@ def main(args: list[str] | None = None) -> int:
         with until_shutdown():  # Ctrl-C at any point, start-up (reading the bag, discovery) included
             node = rclpy.create_node("bag_replay")
             p = declare(node, PARAMS)
-            replayer = BagReplayer(node, Path(p["bag"]), float(p["rate"]), float(p["start_offset_s"]), bool(p["loop"]),
-                                   tuple(t for t in p["topics_include"] if t),
-                                   tuple(t for t in p["topics_exclude"] if t),
+            topics = tuple(robot_topics(str(p["contract"]))) + (("/instruction",) if p["replay_instruction"] else ())
+            replayer = BagReplayer(node, Path(p["bag"]), topics, float(p["rate"]), float(p["start_offset_s"]),
+                                   bool(p["loop"]), tuple(t for t in p["topics_include"] if t),
                                    bool(p["publish_clock"]), float(p["clock_hz"]), float(p["wait_for_subscribers_s"]))
-            node.get_logger().info(f"replaying {replayer.path} ({len(replayer.connections)} topics) at {p['rate']}x")
+            log = node.get_logger()
+            log.info(f"replaying {replayer.path}: {sorted({c.topic for c in replayer.connections})} at {p['rate']}x")
+            if replayer.left_in_bag:
+                log.info(f"not replayed (the live graph's own, or not the robot's): {replayer.left_in_bag}")
+            if replayer.missing:
+                log.warning(f"the bag lacks the robot's {replayer.missing}: what needs them will wait")
             stats = replayer.run()
             replayer.close()
             print(json.dumps(stats.summary()), flush=True)
             node.get_logger().info(f"replay finished: {stats.summary()}")
-    except (ValueError, FileNotFoundError, OSError) as exc:
+    except (ValueError, FileNotFoundError, OSError, ContractError) as exc:
         if node is not None:
             node.get_logger().error(f"cannot replay: {exc}")
         code = 2

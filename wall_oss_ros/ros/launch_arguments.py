@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from wall_oss_ros.core.contract import contract_file
 from wall_oss_ros.sim.aloha_sim import TASK_INSTRUCTIONS
 
@@ -118,15 +116,6 @@ def typed_arguments(raw: Mapping[str, str], args: tuple[LaunchArg, ...]) -> dict
     return typed
 
 
-def contract_command_topics(contract: str) -> list[str]:
-    """The controller topics a contract commands, read from its YAML without resolving its kinematics (a
-    replay machine need not have the robot model's packages)."""
-    data = yaml.safe_load(contract_file(contract).read_text()) or {}
-    groups = (data.get("groups") or []) if isinstance(data, dict) else []
-    return sorted({str(g["output"]["topic"]) for g in groups if isinstance(g, dict) and isinstance(
-        g.get("output"), dict) and "topic" in g["output"]})
-
-
 def node_parameters(typed: Mapping[str, object], with_sim: bool = False,
                     with_replay: bool = False) -> dict[str, dict[str, object]]:
     """Each node's parameters, typed, from validated arguments."""
@@ -147,6 +136,6 @@ def node_parameters(typed: Mapping[str, object], with_sim: bool = False,
                              "wait_for_camera_subscriber": True}
     if with_replay:
         nodes["bag_replay"] = {"bag": typed["bag"], "rate": typed["rate"], "loop": typed["loop"],
-                               "topics_exclude": contract_command_topics(str(typed["contract"])),
+                               "contract": typed["contract"],
                                "use_sim_time": False}
     return nodes

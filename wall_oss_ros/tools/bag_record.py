@@ -26,6 +26,7 @@ RELIABLE_READER = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED_READER = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
 STORAGE = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+CONTRACT_KEY = "wall_oss_ros/contract"  # metadata.yaml custom_data: the robot contract's YAML, as recorded
 
 
 def contract_topics(contract: RobotContract) -> dict[str, str]:
@@ -48,19 +49,22 @@ def contract_topics(contract: RobotContract) -> dict[str, str]:
 
 
 class BagRecorder:
-    """Subscribes on `node` and writes every message of `topics` ({topic: type}) into the bag at `path`.
+    """Subscribes on `node` and writes every message of `topics` ({topic: type}) into the bag at `path` (a
+    rosbag2 directory: path/metadata.yaml, path/<name>.mcap), with the robot contract in its metadata.
 
     reliable: topics read with a reliable reader (nothing lost to a busy recorder; such a reader does not
     match best-effort publishers, so sensor streams stay best-effort). latched: transient-local topics.
     """
 
     def __init__(self, node: Node, path: Path, topics: Mapping[str, str], storage: str = "mcap",
-                 reliable: tuple[str, ...] = (), latched: tuple[str, ...] = ()) -> None:
+                 reliable: tuple[str, ...] = (), latched: tuple[str, ...] = (), contract_yaml: str = "") -> None:
         if storage not in STORAGE:
             raise ValueError(f"storage must be one of {sorted(STORAGE)}")
         self.node, self.path, self.types = node, Path(path), dict(topics)
         self.typestore = typestore_with_own_messages()
         self.writer = Writer(self.path, version=9, storage_plugin=STORAGE[storage])
+        if contract_yaml:  # the bag says which robot it is of: a replay or evaluation needs no guess
+            self.writer.set_custom_data(CONTRACT_KEY, contract_yaml)
         self.writer.open()
         self.counts = dict.fromkeys(topics, 0)
         self._connections = {}

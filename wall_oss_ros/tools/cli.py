@@ -79,7 +79,8 @@ def _eval_openloop(args: argparse.Namespace) -> int:
 
     try:
         metrics = run_eval(Path(args.bag), Path(args.checkpoint), args.contract, Path(args.out), args.every,
-                           args.seed, args.device or None, args.instruction, args.max_observations)
+                           args.seed, args.device or None, args.instruction, args.max_observations,
+                           time_source=args.time_source, max_clock_offset_s=args.max_clock_offset_s)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -131,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="")
     ev.add_argument("--instruction", default="", help="task text when the bag has no /instruction")
     ev.add_argument("--max-observations", type=int, default=None)
+    ev.add_argument("--time-source", choices=["header", "receive"], default="header",
+                    help="one clock for every series: header stamps (checked against the receive times) or the "
+                         "recorder's receive times")
+    ev.add_argument("--max-clock-offset-s", type=float, default=0.1,
+                    help="header stamps further than this from the receive times are refused [s]")
     ev.set_defaults(func=_eval_openloop)
     return parser
 

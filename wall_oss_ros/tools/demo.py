@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from wall_oss_ros.core.contract import GroupKind, OutputKind
+from wall_oss_ros.core.contract import GroupKind
 from wall_oss_ros.core.resources import config_path
 from wall_oss_ros.ros.dds import ros_environment
 from wall_oss_ros.sim.aloha_sim import TASK_INSTRUCTIONS
@@ -60,16 +60,12 @@ def graph(checkpoint: Path, task: str, device: str, camera_hz: float, shadows: b
 
 
 def recorded_topics(contract) -> dict[str, str]:  # noqa: ANN001 - RobotContract
-    topics = {"/joint_states": "sensor_msgs/msg/JointState",
-              "/camera/top/image_raw/compressed": "sensor_msgs/msg/CompressedImage",
-              "/policy_node/action_chunk": "wall_oss_ros/msg/ActionChunk",
-              "/executor_node/status": "wall_oss_ros/msg/ExecutorStatus",
-              "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
-              "/sim_node/reward": "std_msgs/msg/Float64"}
-    for g in contract.groups:
-        if g.output.kind is OutputKind.JTC:
-            topics[g.output.topic] = "trajectory_msgs/msg/JointTrajectory"
-    return topics
+    """What `wall-oss-ros record` records for the contract (the camera as the policy reads it, so the bag
+    feeds the replay graph), plus the JPEG twin for viewers and the task's reward."""
+    from wall_oss_ros.tools.bag_record import contract_topics
+
+    return {**contract_topics(contract), "/camera/top/image_raw/compressed": "sensor_msgs/msg/CompressedImage",
+            "/sim_node/reward": "std_msgs/msg/Float64"}
 
 
 def run_demo(out_dir: Path, checkpoint: Path | None, duration_s: float, task: str = "AlohaInsertion-v0",
@@ -95,7 +91,7 @@ def run_demo(out_dir: Path, checkpoint: Path | None, duration_s: float, task: st
     graph_file = out_dir / "graph.yaml"
     spec = graph(checkpoint, task, device, camera_hz, shadows, real_time_factor)
     graph_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-    bag = out_dir / "run.mcap"
+    bag = out_dir / "run"  # a rosbag2 directory: run/metadata.yaml, run/run.mcap
     if bag.exists():
         shutil.rmtree(bag) if bag.is_dir() else bag.unlink()
 
@@ -108,7 +104,8 @@ def run_demo(out_dir: Path, checkpoint: Path | None, duration_s: float, task: st
     node = rclpy.create_node("demo_recorder", parameter_overrides=[Parameter("use_sim_time", value=True)])
     recorder = BagRecorder(node, bag, recorded_topics(contract), reliable=(
         "/policy_node/action_chunk", "/executor_node/status", "/joint_states", "/sim_node/reward",
-        *(g.output.topic for g in contract.groups)))
+        *(g.output.topic for g in contract.groups)),
+        contract_yaml=config_path("robots", f"{CONTRACT}.yaml").read_text())
     sim_time = [0.0]
     node.create_subscription(Clock, "/clock", lambda m: sim_time.__setitem__(0, m.clock.sec + m.clock.nanosec * 1e-9),
                              10)

@@ -11,6 +11,7 @@ the recorded joint commands when the bag has them, else the recorded joint state
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import numpy as np
 
 from wall_oss_ros.core.chunk import Chunk, absolute_targets
 from wall_oss_ros.core.contract import CameraTransport, GroupKind, OutputKind, RobotContract
-from wall_oss_ros.core.observation import ObservationAssembler, Snapshot
+from wall_oss_ros.core.observation import NO_NEW_OBSERVATION, ObservationAssembler, Snapshot
+from wall_oss_ros.tools.bag_timing import RecordingAudit
 from wall_oss_ros.tools.openloop_metrics import EvaluatedChunk, compute_metrics, ground_truth
 
 
@@ -29,6 +31,7 @@ class RecordedRun:
     truth_source: str  # "commands" or "joint_states"
     truth_times: np.ndarray  # (T,)
     truth_values: np.ndarray  # (T, D) contract action order; NaN where a dimension has no record
+    audit: RecordingAudit  # the time source, clock offsets and what was dropped, per topic
 
 
 def _stamp(msg) -> float:  # noqa: ANN001 - a deserialised message with a header
@@ -36,8 +39,10 @@ def _stamp(msg) -> float:  # noqa: ANN001 - a deserialised message with a header
 
 
 def read_recording(bag: Path, contract: RobotContract, every: int = 1, sync_tolerance_s: float = 0.05,
-                   max_observations: int | None = None) -> RecordedRun:
-    """Every k-th synchronised observation of the bag, and the recorded trajectory to compare with."""
+                   max_observations: int | None = None, time_source: str = "header",
+                   max_clock_offset_s: float = 0.1) -> RecordedRun:
+    """Every k-th synchronised observation of the bag, and the recorded trajectory to compare with, all on one
+    time source (bag_timing.py); what was dropped is counted in the run's audit."""
     from rosbags.highlevel import AnyReader, AnyReaderError
 
     from wall_oss_ros.ros.bag_io import typestore_with_own_messages
@@ -70,65 +75,81 @@ def read_recording(bag: Path, contract: RobotContract, every: int = 1, sync_tole
                 raise ValueError(f"{bag}: {topic} holds {reader.topics[topic].msgtype}, the contract expects "
                                  f"{expected}")
         use_commands = any(t in present for t in command_groups)
+        audit = RecordingAudit(time_source, max_clock_offset_s)
         assembler = ObservationAssembler(contract, sync_tolerance_s, max_age_s=float("inf"))
         snapshots: list[Snapshot] = []
         seen = 0
         instruction = ""
         truth_t: list[float] = []
         truth_v: list[np.ndarray] = []
-        pending = False
+        pending = ""  # why the newest frame has not made an observation yet ("": none waiting)
         wanted = [c for c in reader.connections if c.topic in needed or c.topic in command_groups or
                   c.topic == "/instruction"]
         try:
             for conn, t_ns, raw in reader.messages(connections=wanted):
                 now = t_ns * 1e-9
                 msg = reader.deserialize(raw, conn.msgtype)
+                if conn.topic == "/instruction":
+                    instruction = msg.data
+                    continue
+                t = audit.time(conn.topic, _stamp(msg), now)
+                if t is None:  # out of order on its topic: counted, not used
+                    continue
                 if conn.topic in cameras:
-                    assembler.add_frame(cameras[conn.topic].name, _stamp(msg), msg)
-                    pending = True
+                    if pending:
+                        audit.unsynchronised[pending] += 1  # superseded before it made an observation
+                    assembler.add_frame(cameras[conn.topic].name, t, msg)
+                    pending = "waiting"
                 elif conn.topic in contract.joint_state_topics:
                     positions = dict(zip(msg.name, (float(x) for x in msg.position), strict=False))
-                    assembler.add_joints(_stamp(msg), positions)
+                    if not all(np.isfinite(v) for v in positions.values()):
+                        audit.not_finite(conn.topic)
+                        continue
+                    assembler.add_joints(t, positions)
                     if not use_commands:
                         row = np.full(len(names), np.nan)
                         for axis, value in positions.items():
                             if axis in joint_column:
                                 row[joint_column[axis]] = value
-                        truth_t.append(_stamp(msg))
+                        truth_t.append(t)
                         truth_v.append(row)
                 elif conn.topic in command_groups and msg.points:
                     g = command_groups[conn.topic]
-                    stamp = _stamp(msg) or now
                     point = msg.points[0]
+                    if not np.all(np.isfinite(np.asarray(point.positions, dtype=float))):
+                        audit.not_finite(conn.topic)
+                        continue
                     row = np.full(len(names), np.nan)
                     for axis, value in zip(msg.joint_names, point.positions, strict=False):
                         if (g.name, axis) in column:
                             row[column[(g.name, axis)]] = float(value)
-                    t_point = stamp + point.time_from_start.sec + point.time_from_start.nanosec * 1e-9
-                    truth_t.append(t_point)
+                    truth_t.append(t + point.time_from_start.sec + point.time_from_start.nanosec * 1e-9)
                     truth_v.append(row)
-                elif conn.topic == "/instruction":
-                    instruction = msg.data
                 if pending:
-                    snapshot, _ = assembler.snapshot(now)
-                    if snapshot is not None:
-                        pending = False
-                        if seen % every == 0:
-                            snapshots.append(snapshot)
-                        seen += 1
-                        if max_observations is not None and len(snapshots) >= max_observations:
-                            break
+                    snapshot, reason = assembler.snapshot(now)
+                    if snapshot is None:
+                        pending = reason if reason != NO_NEW_OBSERVATION else pending
+                        continue
+                    pending = ""
+                    if seen % every == 0:
+                        snapshots.append(snapshot)
+                    seen += 1
+                    if max_observations is not None and len(snapshots) >= max_observations:
+                        break
         except (AnyReaderError, OSError, ValueError, KeyError) as exc:
             raise ValueError(f"{bag}: the bag is truncated or corrupt ({exc})") from exc
     finally:
         reader.close()
+    if pending:
+        audit.unsynchronised[pending] += 1
+    audit.check(bag, tuple(cameras) + tuple(contract.joint_state_topics))
     if not snapshots:
-        raise ValueError(f"{bag}: no synchronised observation (cameras and joint states within "
-                         f"{sync_tolerance_s} s of each other)")
+        reasons = "; ".join(f"{why} ({n} frames)" for why, n in audit.unsynchronised.most_common(3))
+        raise ValueError(f"{bag}: no synchronised observation: {reasons or 'no camera frame'}")
     times, values = np.array(truth_t), np.array(truth_v) if truth_v else np.zeros((0, len(names)))
     order = np.argsort(times, kind="stable")
     times, values = times[order], values[order]
-    return RecordedRun(snapshots, instruction, "commands" if use_commands else "joint_states", times, values)
+    return RecordedRun(snapshots, instruction, "commands" if use_commands else "joint_states", times, values, audit)
 
 
 def evaluate(run: RecordedRun, backend, contract: RobotContract, instruction: str = "",  # noqa: ANN001 - backend
@@ -184,19 +205,28 @@ def plot_overlays(chunks: list[EvaluatedChunk], run: RecordedRun, contract: Robo
 
 def run_eval(bag: Path, checkpoint: Path, contract_ref: str, out: Path, every: int = 1, seed: int = 0,
              device: str | None = None, instruction: str = "", max_observations: int | None = None,
-             denoising_steps: int = 10) -> dict:
+             denoising_steps: int = 10, time_source: str = "header", max_clock_offset_s: float = 0.1) -> dict:
     from wall_oss_ros.core.contract import resolve_contract
     from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend
 
     if every < 1:
         raise ValueError("every must be at least 1")
     contract = resolve_contract(contract_ref)
-    run = read_recording(bag, contract, every, max_observations=max_observations)
+    run = read_recording(bag, contract, every, max_observations=max_observations, time_source=time_source,
+                         max_clock_offset_s=max_clock_offset_s)
+    for warning in run.audit.warnings():
+        print(f"warning: {bag}: {warning}", file=sys.stderr)
     backend = WallOssBackend(checkpoint, contract, device=device, denoising_steps=denoising_steps, seed=seed)
     chunks, _ = evaluate(run, backend, contract, instruction)
     metrics = compute_metrics(chunks, contract.action_names, contract.dt_s)
+    if metrics["mae_mean"] is None:
+        span = (f"[{run.truth_times[0]:.3f}, {run.truth_times[-1]:.3f}] s" if len(run.truth_times) else "empty")
+        raise ValueError(f"{bag}: no recorded {run.truth_source} overlap the predicted chunks (observations at "
+                         f"[{chunks[0].t_obs:.3f}, {chunks[-1].t_obs:.3f}] s, ground truth {span}, "
+                         f"{run.audit.time_source} times)")
     metrics.update({"bag": str(bag), "checkpoint": str(checkpoint), "contract": contract.name, "every": every,
-                    "seed": seed, "ground_truth": run.truth_source, "observations": len(run.snapshots)})
+                    "seed": seed, "ground_truth": run.truth_source, "observations": len(run.snapshots),
+                    "recording": run.audit.summary()})
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plots = plot_overlays(chunks, run, contract, out)
@@ -209,9 +239,25 @@ def run_eval(bag: Path, checkpoint: Path, contract_ref: str, out: Path, every: i
               "| dimension | MAE | RMSE | jerk predicted | jerk recorded | max jump at takeover |",
               "|---|---|---|---|---|---|", *rows, "",
               "Mean absolute error by horizon step: " + ", ".join(_fmt(v) for v in m["error_by_step"]), "",
+              *_recording_rows(m["recording"]),
               *[f"![{p.stem}]({p.name})" for p in plots], ""]
     (out / "report.md").write_text("\n".join(report))
     return metrics
+
+
+def _recording_rows(recording: dict) -> list[str]:
+    """What the bag gave and what its reading dropped, per topic, on which clock."""
+    rows = [f"Times: {recording['time_source']} stamps.", "",
+            "| topic | messages | out of order (dropped) | not finite (dropped) | zero stamps | receive − header |",
+            "|---|---|---|---|---|---|"]
+    for topic, t in recording["topics"].items():
+        offset = "–" if t["receive_minus_header_s"] is None else f"{t['receive_minus_header_s']:+.3f} s"
+        rows.append(f"| `{topic}` | {t['messages']} | {t['out_of_order_dropped']} | {t['not_finite_dropped']} | "
+                    f"{t['zero_stamps']} | {offset} |")
+    rows += ["", *[f"Frames without an observation: {why} ({n})"
+                   for why, n in recording["unsynchronised_frames"].items()]]
+    rows += [f"**Warning**: {w}" for w in recording["warnings"]]
+    return [*rows, ""]
 
 
 def _fmt(v: float | None, digits: int = 4) -> str:

@@ -18,7 +18,7 @@ def run_record(out: Path, contract_ref: str, storage: str = "mcap", duration_s: 
     from rich.live import Live
     from rich.table import Table
 
-    from wall_oss_ros.core.contract import resolve_contract
+    from wall_oss_ros.core.contract import contract_file, resolve_contract
     from wall_oss_ros.ros.dds import ros_environment
     from wall_oss_ros.ros.shutdown import until_shutdown
     from wall_oss_ros.tools.bag_record import BagRecorder, contract_topics
@@ -31,7 +31,8 @@ def run_record(out: Path, contract_ref: str, storage: str = "mcap", duration_s: 
     topics = {**contract_topics(contract), **(extra or {})}
     rclpy.init()
     node = rclpy.create_node("wall_oss_ros_record", parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)])
-    recorder = BagRecorder(node, out, topics, storage, reliable=RELIABLE_TOPICS)
+    recorder = BagRecorder(node, out, topics, storage, reliable=RELIABLE_TOPICS,
+                           contract_yaml=contract_file(contract_ref).read_text())
     started = time.monotonic()
 
     def table() -> Table:
