@@ -88,7 +88,7 @@ def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, c
     if graph_outputs:  # what a whole run's bag holds besides the robot's side: the graph's own topics at 10 Hz
         for k in range(int(duration_s * 10)):
             t = T0 + k / 10 + RECEIVE_DELAY_S
-            status = _T["diagnostic_msgs/msg/DiagnosticStatus"](level=b"\x00", name="wall_oss_ros: executor",
+            status = _T["diagnostic_msgs/msg/DiagnosticStatus"](level=0, name="wall_oss_ros: executor",
                                                                  message="ok", hardware_id="", values=[])
             events.append((t, "/diagnostics", _T["diagnostic_msgs/msg/DiagnosticArray"](header=_header(t),
                                                                                          status=[status])))

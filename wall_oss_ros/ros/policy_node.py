@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import threading
+import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -43,6 +44,7 @@ CAMERA_QOS = QoSProfile(depth=30, reliability=ReliabilityPolicy.BEST_EFFORT)
 # interpreter: a second of them at 100 Hz queues here.
 STATE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
 OBSERVATION_STATUS = "wall_oss_ros: observation"  # diagnostic status name of the observation stage
+WAITING_NEWS_S = 1.0  # a reason to wait is said on the console once it has lasted this long [s, wall]
 NO_INSTRUCTION = ("no instruction: set the policy's instruction parameter (launch: instruction:=\"...\") or "
                   "publish a std_msgs/String on /instruction")
 
@@ -89,6 +91,7 @@ class PolicyNode(WallOssLifecycleNode):
         self._frames_received: dict[str, int] = {}
         self._joint_states_received = 0
         self._waiting_for = "not configured"
+        self._waiting_news = ("", time.monotonic())  # the reason to wait last said on the console, and since when
 
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -216,9 +219,9 @@ class PolicyNode(WallOssLifecycleNode):
                 snapshot, reason = None, NO_INSTRUCTION
             self._waiting_for = reason
             if snapshot is None:
-                if reason != NO_NEW_OBSERVATION:  # what the graph waits for, on the console (not only /diagnostics)
-                    self.get_logger().info(f"waiting: {reason}", throttle_duration_sec=5.0)
+                self._say_waiting(reason)
                 continue
+            self._waiting_news = ("", time.monotonic())
             try:
                 images = {name: image_to_rgb(frame) for name, frame in snapshot.frames.items()}
             except ConversionError as exc:  # unknown encoding, corrupt data: no chunk from this observation
@@ -231,6 +234,17 @@ class PolicyNode(WallOssLifecycleNode):
             except Exception as exc:  # a bad observation must not kill the worker
                 self.get_logger().error(f"inference failed: {exc}", throttle_duration_sec=1.0)
                 self._diagnose(DiagnosticStatus.ERROR, f"inference failed: {exc}", {})
+
+    def _say_waiting(self, reason: str) -> None:
+        """What the graph waits for, on the console (not only /diagnostics), once it has lasted: a joint state
+        still in flight for the newest frame is the normal state of a moment, not news."""
+        if reason == NO_NEW_OBSERVATION:  # between frames: the reason before it still holds
+            return
+        said, since = self._waiting_news
+        if reason != said:
+            self._waiting_news = (reason, time.monotonic())
+        elif time.monotonic() - since >= WAITING_NEWS_S:
+            self.get_logger().info(f"waiting: {reason}", throttle_duration_sec=5.0)
 
     def _rtc_request(self, t_obs: float) -> RtcRequest | None:
         status = self._status

@@ -38,8 +38,10 @@ PARAMS = (
     Param("step_s", 0.002, "physics time per loop and /clock period [s]: a multiple of the 2 ms physics timestep"),
     Param("real_time_factor", 1.0, "pace sim time to this multiple of wall time when faster; 0: as fast as possible"),
     Param("duration_s", 0.0, "stop after this much sim time [s]; 0: run until shut down"),
-    Param("wait_for_camera_subscriber", False, "hold sim time at 0 until the camera topic has a subscriber "
-                                               "(a policy that has finished loading)"),
+    Param("wait_for_camera_subscriber", False, "hold sim time at 0 until camera_reader_node subscribes to the "
+                                               "camera topic (a policy that has finished loading)"),
+    Param("camera_reader_node", "policy_node", "the node wait_for_camera_subscriber waits for ('': any node; a "
+                                               "recorder's subscription does not mean the policy is ready)"),
     Param("joint_state_hz", 100.0, "rate of /joint_states [Hz, sim time]"),
     Param("camera_hz", 30.0, "rate of the top camera [Hz, sim time]"),
     Param("camera_topic", "/camera/top/image_raw", "top camera Image topic"),
@@ -100,6 +102,13 @@ class SimNode(Node):
         self.get_logger().info(f"{self.p['task']} (seed {self.p['seed']}), model {self.sim.model_path}")
 
     # ---------------------------------------------------------------- commands
+    def camera_read(self) -> bool:
+        """Whether the camera reader the start waits for has subscribed (any subscriber if none is named)."""
+        reader = str(self.p["camera_reader_node"])
+        if not reader:
+            return self.image_pub.get_subscription_count() > 0
+        return any(info.node_name == reader for info in self.get_subscriptions_info_by_topic(self.p["camera_topic"]))
+
     def _on_trajectory(self, controller: str, msg: JointTrajectory) -> None:
         follower, index = self.followers[controller]
         self.commands_received[controller] += 1
@@ -162,8 +171,9 @@ def run_sim(node: SimNode, executor: SingleThreadedExecutor) -> None:
     next_joint = next_camera = 0.0
     node.clock_pub.publish(Clock(clock=sec_to_stamp(node.sim.time_s)))
     if p["wait_for_camera_subscriber"]:
-        node.get_logger().info(f"sim time held at 0 until {p['camera_topic']} has a subscriber")
-        while rclpy.ok() and node.image_pub.get_subscription_count() == 0:
+        reader = p["camera_reader_node"] or "a node"
+        node.get_logger().info(f"sim time held at 0 until {reader} subscribes to {p['camera_topic']}")
+        while rclpy.ok() and not node.camera_read():
             executor.spin_once(timeout_sec=0.1)
             node.clock_pub.publish(Clock(clock=sec_to_stamp(node.sim.time_s)))
             node.publish_joint_states()
