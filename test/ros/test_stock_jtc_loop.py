@@ -8,11 +8,6 @@ against a controller left at its defaults must end in a fault that names the con
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import time
-
 import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -31,17 +26,23 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 WAIST = "vx300s_left/waist"
 
 
-def run_loop(ros_node, domain_id: int, jtc_mode: str, sim_seconds: float, starve: bool = False,
+def run_loop(ros_node, domain_id: int, jtc_mode: str, sim_seconds: float, starve: dict | None = None,
              joint_states: list | None = None) -> tuple[list[ExecutorStatus], list, str]:
-    """starve: the executor process is stopped (SIGSTOP) for 30–80 ms at random moments, as a loaded machine
-    would starve it; joint_states, if given, collects every /joint_states message."""
+    """starve: given, the executor process is stopped (SIGSTOP) for 30–80 ms at random moments, as a loaded
+    machine would starve it (test/support/staller.py; its report goes into the dict); joint_states, if given,
+    collects every /joint_states message."""
     c = contract("aloha_bimanual")
     sim = RosProcess("../../wall_oss_ros/ros/sim_node.py", "--ros-args", "-p", "real_time_factor:=1.0", "-p",
                      "camera_hz:=1.0", "-p", "render_shadows:=false", "-p", "camera_width:=64", "-p",
                      "camera_height:=48", domain_id=domain_id)
     executor = RosProcess("../../wall_oss_ros/ros/executor_node.py", "--activate", "--ros-args", "-p",
                           "use_sim_time:=true", "-p", "autostart:=true", "-p", f"jtc_mode:={jtc_mode}", "-p",
-                          "chunk_timeout_s:=2.0", "-p", "max_chunk_age_s:=2.0", domain_id=domain_id)
+                          "chunk_timeout_s:=2.0", "-p", "max_chunk_age_s:=2.0",
+                          # Where permitted, the executor keeps its deadlines on a loaded machine: the starvation
+                          # judged is the one injected, as specified (a real-time priority is what a robot
+                          # computer gives it: docs/how-to/install-on-robot.md).
+                          "-p", "realtime_priority:=10", domain_id=domain_id)
+    staller = None
     clock: list[float] = []
     statuses: list[ExecutorStatus] = []
     waist: list[tuple[float, float]] = []
@@ -59,13 +60,10 @@ def run_loop(ros_node, domain_id: int, jtc_mode: str, sim_seconds: float, starve
         assert spin_until(ros_node, lambda: clock and statuses and chunks.get_subscription_count() > 0, 60), \
             f"graph did not come up:\n{sim.stderr()[-1500:]}\n{executor.stderr()[-1500:]}"
         start, chunk_id, next_chunk = clock[-1], 0, clock[-1]
-        rng, next_stall = random.Random(0), time.monotonic() + 0.5
+        if starve is not None:
+            staller = RosProcess("staller.py", str(executor.pid), "--seconds", str(3 * sim_seconds),
+                                 domain_id=domain_id)
         while clock[-1] < start + sim_seconds:
-            if starve and time.monotonic() >= next_stall:
-                os.kill(executor.pid, signal.SIGSTOP)
-                time.sleep(rng.uniform(0.03, 0.08))
-                os.kill(executor.pid, signal.SIGCONT)
-                next_stall = time.monotonic() + rng.uniform(0.2, 0.5)
             if clock[-1] >= next_chunk:  # a 0.5 Hz, 0.3 rad sine on the arms, a chunk every 0.2 s of sim time
                 t_obs = clock[-1]
                 t = (t_obs - start) + c.dt_s * np.arange(32)
@@ -75,6 +73,9 @@ def run_loop(ros_node, domain_id: int, jtc_mode: str, sim_seconds: float, starve
                 chunk_id, next_chunk = chunk_id + 1, t_obs + 0.2
             spin_until(ros_node, lambda: False, 0.01)
     finally:
+        if staller is not None:
+            staller.stop()
+            starve.update(staller.read_json_line(timeout_s=10))
         executor.stop()
         sim.stop()
     return statuses, waist, sim.stderr()
@@ -105,7 +106,7 @@ def test_stream_mode_against_stock_defaults_is_refused_and_the_executor_says_so(
     assert "allow_nonzero_velocity_at_trajectory_end" in faults[-1].last_fault
 
 
-def measured_motion(ros_node, domain_id: int, starve: bool) -> dict:
+def measured_motion(ros_node, domain_id: int, starve: dict | None) -> dict:
     states: list[JointState] = []
     statuses, _, sim_log = run_loop(ros_node, domain_id, "horizon", 6.0, starve=starve, joint_states=states)
     assert not refusals(sim_log), refusals(sim_log)[:3]
@@ -127,7 +128,10 @@ def test_a_starved_executor_keeps_the_measured_motion_within_limits(ros_node, do
     where the executor had last been: measured velocities reached 83–226 % of the limit for a sine at 30 %
     (0.53–0.60 with an executor never stopped). Accelerations are not compared: gym-aloha's arm joints are
     P-only position servos whose ringing alone reaches 5–7× the acceleration limit on any smooth command."""
-    steady = measured_motion(ros_node, domain_id, starve=False)
-    starved = measured_motion(ros_node, domain_id, starve=True)
-    assert starved["max_joint_velocity_of_limit"] <= 1.0, starved
-    assert starved["max_joint_velocity_of_limit"] <= 1.25 * steady["max_joint_velocity_of_limit"], (starved, steady)
+    steady = measured_motion(ros_node, domain_id, starve=None)
+    stalls: dict = {}
+    starved = measured_motion(ros_node, domain_id, starve=stalls)
+    assert stalls["stalls"] >= 8, stalls
+    assert starved["max_joint_velocity_of_limit"] <= 1.0, (starved, stalls)
+    assert starved["max_joint_velocity_of_limit"] <= 1.25 * steady["max_joint_velocity_of_limit"], (starved, steady,
+                                                                                                    stalls)
