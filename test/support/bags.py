@@ -32,9 +32,9 @@ def joint_state(t: float, names: list[str], positions: np.ndarray):
                                             velocity=empty, effort=empty)
 
 
-def raw_image(t: float, pixels: np.ndarray):
+def raw_image(t: float, pixels: np.ndarray, encoding: str = "rgb8"):
     h, w, _ = pixels.shape
-    return _T["sensor_msgs/msg/Image"](header=_header(t), height=h, width=w, encoding="rgb8", is_bigendian=0,
+    return _T["sensor_msgs/msg/Image"](header=_header(t), height=h, width=w, encoding=encoding, is_bigendian=0,
                                        step=w * 3, data=pixels.reshape(-1).copy())
 
 
@@ -56,7 +56,8 @@ def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, c
                    joint_hz: float = 100.0, compressed: bool = False, commands: bool = False,
                    graph_outputs: bool = False, sensor_clock_offset_s: float = 0.0, zero_stamps: bool = False,
                    swap_joint_stamps_every: int = 0, nan_commands_every: int = 0, drop_joints: tuple[str, ...] = (),
-                   instruction: str = "insert the peg", size: tuple[int, int] = (96, 128)) -> dict:
+                   instruction: str = "insert the peg", size: tuple[int, int] = (96, 128),
+                   image_encoding: str = "rgb8") -> dict:
     c = contract("aloha_bimanual")
     rest_joints = dict(rest_state(c).joints)
     names = list(rest_joints)
@@ -97,7 +98,7 @@ def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, c
     for k in range(int(duration_s * camera_hz)):
         t = T0 + k / camera_hz + 0.001
         pixels = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
-        frame = compressed_image(stamp(t), pixels) if compressed else raw_image(stamp(t), pixels)
+        frame = compressed_image(stamp(t), pixels) if compressed else raw_image(stamp(t), pixels, image_encoding)
         events.append((t + RECEIVE_DELAY_S, camera_topic, frame))
     events.sort(key=lambda e: e[0])
     types = {"/instruction": "std_msgs/msg/String", "/joint_states": "sensor_msgs/msg/JointState",

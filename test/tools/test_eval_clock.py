@@ -82,3 +82,10 @@ def test_no_ground_truth_overlapping_the_predictions_is_an_error(tmp_path, tiny_
     with pytest.raises(ValueError, match="no recorded commands overlap the predicted chunks"):
         run_eval(bag, tiny_checkpoint, "aloha_bimanual", tmp_path / "eval", device="cpu", max_observations=1,
                  denoising_steps=1, max_clock_offset_s=2000.0)
+
+
+def test_an_image_the_policy_cannot_read_is_named_before_any_model_loads(tmp_path):
+    bag = tmp_path / "bag"
+    write_test_bag(bag, image_encoding="yuv422")
+    with pytest.raises(ValueError, match=r"bag: /camera/top/image_raw, frame stamped [0-9.]+ s: .*yuv422"):
+        read_recording(bag, C)

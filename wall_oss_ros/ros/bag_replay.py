@@ -201,7 +201,8 @@ def main(args: list[str] | None = None) -> NoReturn:
             stats = replayer.run()
             replayer.close()
             print(json.dumps(stats.summary()), flush=True)
-            node.get_logger().info(f"replay finished: {stats.summary()}")
+            node.get_logger().info(f"replay finished at the bag's end: {stats.summary()}; /clock stops here, and "
+                                   "nodes on sim time stand still until they are shut down")
     except (ValueError, FileNotFoundError, OSError, ContractError) as exc:
         if node is not None:
             node.get_logger().error(f"cannot replay: {exc}")

@@ -142,6 +142,7 @@ def read_recording(bag: Path, contract: RobotContract, every: int = 1, sync_tole
         reader.close()
     if pending:
         audit.unsynchronised[pending] += 1
+    _check_frames(bag, snapshots, {cam.name: topic for topic, cam in cameras.items()})
     audit.check(bag, tuple(cameras) + tuple(contract.joint_state_topics))
     if not snapshots:
         reasons = "; ".join(f"{why} ({n} frames)" for why, n in audit.unsynchronised.most_common(3))
@@ -150,6 +151,18 @@ def read_recording(bag: Path, contract: RobotContract, every: int = 1, sync_tole
     order = np.argsort(times, kind="stable")
     times, values = times[order], values[order]
     return RecordedRun(snapshots, instruction, "commands" if use_commands else "joint_states", times, values, audit)
+
+
+def _check_frames(bag: Path, snapshots: list[Snapshot], topics: dict[str, str]) -> None:
+    """Every selected frame decodes (encoding known, data intact), before any model is loaded."""
+    from wall_oss_ros.ros.conversions import ConversionError, image_to_rgb
+
+    for snap in snapshots:
+        for name, frame in snap.frames.items():
+            try:
+                image_to_rgb(frame)
+            except ConversionError as exc:
+                raise ValueError(f"{bag}: {topics.get(name, name)}, frame stamped {snap.t_obs:.3f} s: {exc}") from exc
 
 
 def evaluate(run: RecordedRun, backend, contract: RobotContract, instruction: str = "",  # noqa: ANN001 - backend
