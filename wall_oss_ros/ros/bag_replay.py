@@ -26,6 +26,7 @@ from typing import NoReturn
 import numpy as np
 import rclpy
 from rclpy.node import Node
+from rclpy.qos import ReliabilityPolicy
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosgraph_msgs.msg import Clock
 
@@ -36,6 +37,7 @@ from wall_oss_ros.ros.conversions import sec_to_stamp
 from wall_oss_ros.ros.parameters import Param, declare
 from wall_oss_ros.ros.shutdown import ignore_further_signals, until_shutdown
 
+SMALL_MESSAGE_DEPTH = 2000  # reliable history of non-image topics: 10 s of joint states at 2x replay speed
 ALONE_CHECK_PERIOD_S = 1.0  # how often a replay looks for another publisher on its topics [s, wall]
 
 PARAMS = (
@@ -95,7 +97,10 @@ class BagReplayer:
         for c in self.connections:
             if c.topic not in self.publishers:
                 offered = getattr(c.ext, "offered_qos_profiles", [])
-                self.publishers[c.topic] = node.create_publisher(message_class(c.msgtype), c.topic, ros_qos(offered))
+                qos = ros_qos(offered)
+                if qos.reliability == ReliabilityPolicy.RELIABLE and not c.msgtype.endswith("Image"):
+                    qos.depth = SMALL_MESSAGE_DEPTH  # a reader starved for seconds still gets every joint state
+                self.publishers[c.topic] = node.create_publisher(message_class(c.msgtype), c.topic, qos)
         self.clock_pub = node.create_publisher(Clock, "/clock", 10) if publish_clock else None
         self.stats = ReplayStats()
         self._stop = False

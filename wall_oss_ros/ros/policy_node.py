@@ -91,7 +91,7 @@ class PolicyNode(WallOssLifecycleNode):
         self._frames_received: dict[str, int] = {}
         self._joint_states_received = 0
         self._waiting_for = "not configured"
-        self._waiting_news = ("", time.monotonic())  # the reason to wait last said on the console, and since when
+        self._waiting_news: dict[str, float] = {}  # since when each reason to wait has held (until a chunk is made)
 
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -221,7 +221,7 @@ class PolicyNode(WallOssLifecycleNode):
             if snapshot is None:
                 self._say_waiting(reason)
                 continue
-            self._waiting_news = ("", time.monotonic())
+            self._waiting_news.clear()
             try:
                 images = {name: image_to_rgb(frame) for name, frame in snapshot.frames.items()}
             except ConversionError as exc:  # unknown encoding, corrupt data: no chunk from this observation
@@ -238,12 +238,10 @@ class PolicyNode(WallOssLifecycleNode):
     def _say_waiting(self, reason: str) -> None:
         """What the graph waits for, on the console (not only /diagnostics), once it has lasted: a joint state
         still in flight for the newest frame is the normal state of a moment, not news."""
-        if reason == NO_NEW_OBSERVATION:  # between frames: the reason before it still holds
+        if reason == NO_NEW_OBSERVATION:  # between frames: the reasons before it still hold
             return
-        said, since = self._waiting_news
-        if reason != said:
-            self._waiting_news = (reason, time.monotonic())
-        elif time.monotonic() - since >= WAITING_NEWS_S:
+        since = self._waiting_news.setdefault(reason, time.monotonic())
+        if time.monotonic() - since >= WAITING_NEWS_S:
             self.get_logger().info(f"waiting: {reason}", throttle_duration_sec=5.0)
 
     def _rtc_request(self, t_obs: float) -> RtcRequest | None:
