@@ -103,6 +103,7 @@ def test_lifecycle_transitions_and_pause_resume(ros_node, domain_id, tmp_path):
         marks["deactivated"] = time.time()
         assert d.lifecycle_state() == "inactive"
         d.idle(1.5)
+        marks["activating"] = time.time()  # from here the executor may publish again (paused: holding)
         d.transition(Transition.TRANSITION_ACTIVATE)
         assert d.pause(False).success  # deactivation paused the executor: resume to run again
         marks["reactivated"] = time.time()
@@ -128,7 +129,8 @@ def test_lifecycle_transitions_and_pause_resume(ros_node, domain_id, tmp_path):
     assert v[window(marks["resumed"] + 0.8, marks["deactivated"])].max() > 0.1  # resumed: moving again
     halting = window(marks["deactivated"], marks["reactivated"])
     assert np.count_nonzero(halting) > 0, "deactivation must halt smoothly, not cut the command stream"
-    inactive = [r for r, inside in zip(records, halting, strict=True) if inside]
+    inactive = [r for r, inside in zip(records, window(marks["deactivated"], marks["activating"]), strict=True)
+                if inside]
     standstill = [np.abs(np.array(r["all_velocities"][1:])).max() <= 1e-9 for r in inactive]
     assert any(standstill), "deactivation must end in a standstill"
     assert standstill.index(True) == len(inactive) - 1  # the standstill is the last message: the controllers hold
