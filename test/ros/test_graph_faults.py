@@ -36,12 +36,14 @@ def test_killed_policy_makes_the_executor_halt_and_report_error(ros_node, domain
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     statuses: list[ExecutorStatus] = []
     errors: list[float] = []
+    messages: list[str] = []
     ros_node.create_subscription(ExecutorStatus, "/executor_node/status", statuses.append, reliable)
 
     def on_diag(msg: DiagnosticArray) -> None:
         for s in msg.status:
             if s.name.endswith("executor") and s.level == DiagnosticStatus.ERROR:
                 errors.append(time.time())
+                messages.append(s.message)
 
     ros_node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, reliable)
     try:
@@ -60,7 +62,9 @@ def test_killed_policy_makes_the_executor_halt_and_report_error(ros_node, domain
         assert halt_seen - killed_at < 1.0 + 1.0  # chunk_timeout_s + one status period + transport
         spin_until(ros_node, lambda: statuses[-1].state == ExecutorStatus.STATE_HOLDING, 5)
         assert any(t > killed_at for t in errors), "no ERROR diagnostic after the policy died"
-        spin_until(ros_node, lambda: False, 1.0)
+        # Once DDS has dropped the dead process (its lease, 5 s), the halt names the missing publisher.
+        gone = "no node publishes /policy_node/action_chunk"
+        assert spin_until(ros_node, lambda: any(gone in m for m in messages), 15), messages[-1:]
     finally:
         for p in (executor, policy, robot):
             p.stop()

@@ -25,6 +25,7 @@ from typing import NoReturn
 
 import numpy as np
 import rclpy
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import ReliabilityPolicy
 from rosbags.highlevel import AnyReader, AnyReaderError
@@ -52,6 +53,8 @@ PARAMS = (
     Param("clock_hz", 200.0, "/clock rate between messages [Hz of wall time]"),
     Param("wait_for_subscribers_s", 5.0, "before the first message, wait up to this long for every replayed topic "
                                          "to have a matched subscriber [s]; 0: start at once"),
+    Param("delivery_timeout_s", 10.0, "at the bag's end, wait up to this long for every reliable subscriber to "
+                                      "acknowledge the last messages before exiting [s]"),
 )
 
 
@@ -71,7 +74,8 @@ class BagReplayer:
 
     def __init__(self, node: Node, bag: Path, topics: tuple[str, ...], rate: float = 1.0, start_offset_s: float = 0.0,
                  loop: bool = False, include: tuple[str, ...] = (), publish_clock: bool = True,
-                 clock_hz: float = 200.0, wait_for_subscribers_s: float = 5.0) -> None:
+                 clock_hz: float = 200.0, wait_for_subscribers_s: float = 5.0,
+                 delivery_timeout_s: float = 10.0) -> None:
         """topics: what may be replayed (the robot's side); everything else in the bag stays in it."""
         if not rate > 0:
             raise ValueError(f"rate must be positive, got {rate}")
@@ -81,6 +85,7 @@ class BagReplayer:
         self.rate, self.offset_ns, self.loop = rate, int(start_offset_s * 1e9), loop
         self.clock_period = 1.0 / clock_hz
         self.wait_for_subscribers_s = wait_for_subscribers_s
+        self.delivery_timeout_s = delivery_timeout_s
         self.reader = AnyReader([self.path], default_typestore=typestore_with_own_messages())
         try:
             self.reader.open()
@@ -137,6 +142,19 @@ class BagReplayer:
                 return unmatched
             time.sleep(0.02)
 
+    def wait_for_delivery(self) -> list[str]:
+        """Wait until reliable subscribers have acknowledged everything published; the topics still owed.
+
+        A publisher destroyed with messages in flight loses them: without the wait, a reader starved by a loaded
+        machine misses the bag's last messages."""
+        deadline = time.monotonic() + self.delivery_timeout_s
+        owed = []
+        for topic, pub in self.publishers.items():
+            left_s = max(0.0, deadline - time.monotonic())
+            if not pub.wait_for_all_acked(Duration(nanoseconds=int(left_s * 1e9))):
+                owed.append(topic)
+        return sorted(owed)
+
     def other_publishers(self) -> list[str]:
         """Replayed topics that another node publishes too: live data would mix with the recording."""
         return sorted(t for t in self.publishers if self.node.count_publishers(t) > 1)
@@ -168,6 +186,11 @@ class BagReplayer:
                 self.stats.published += 1
             if not self.loop:
                 break
+        if not self._stop:
+            owed = self.wait_for_delivery()
+            if owed:
+                self.node.get_logger().warning(f"not acknowledged after {self.delivery_timeout_s} s on {owed}: "
+                                               "a subscriber may have missed the bag's last messages")
         return self.stats
 
     def _messages(self, start_ns: int):  # noqa: ANN202 - an iterator of rosbags' (connection, t_ns, bytes)
@@ -196,7 +219,8 @@ def main(args: list[str] | None = None) -> NoReturn:
             topics = tuple(robot_topics(str(p["contract"]))) + (("/instruction",) if p["replay_instruction"] else ())
             replayer = BagReplayer(node, Path(p["bag"]), topics, float(p["rate"]), float(p["start_offset_s"]),
                                    bool(p["loop"]), tuple(t for t in p["topics_include"] if t),
-                                   bool(p["publish_clock"]), float(p["clock_hz"]), float(p["wait_for_subscribers_s"]))
+                                   bool(p["publish_clock"]), float(p["clock_hz"]), float(p["wait_for_subscribers_s"]),
+                                   float(p["delivery_timeout_s"]))
             log = node.get_logger()
             log.info(f"replaying {replayer.path}: {sorted({c.topic for c in replayer.connections})} at {p['rate']}x")
             if replayer.left_in_bag:

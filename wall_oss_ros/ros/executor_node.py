@@ -340,6 +340,11 @@ class ExecutorNode(WallOssLifecycleNode):
             message = f"{message}; {problem}"
         elif snap.status_code.is_halt and snap.last_fault and snap.last_fault != snap.status_text:
             message = f"{message}: {snap.last_fault}"
+        chunk_publishers = self.count_publishers(self.p["chunk_topic"])
+        values.append(KeyValue(key="chunk_publishers", value=str(chunk_publishers)))
+        if snap.status_code is StatusCode.HALT_CHUNK_TIMEOUT and chunk_publishers == 0:
+            # Tells a policy that is not running (or that DDS lost after a stall) from one that computes too slowly.
+            message = f"{message}; no node publishes {self.p['chunk_topic']}"
         diag.status = [DiagnosticStatus(level=level, name="wall_oss_ros: executor", hardware_id=self.contract.name,
                                         message=message, values=values)]
         self._diag_pub.publish(diag)
