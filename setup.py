@@ -51,7 +51,8 @@ setup(
             "tokenizers>=0.23,<0.24",
         ],
         "sim": ["mujoco>=3.1", "gym-aloha>=0.1.1"],
-        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "psutil>=5.9"],
+        # mcap-ros2-support: bags written by another tool than ours in the tests (its own CDR encoder).
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "psutil>=5.9", "mcap-ros2-support>=0.5,<0.7"],
     },
     entry_points={"console_scripts": console_scripts()},
 )

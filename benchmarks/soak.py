@@ -39,7 +39,7 @@ from wall_oss_ros.core.resources import config_path
 from wall_oss_ros.ros.dds import ros_environment
 from wall_oss_ros.tools.demo import CONTRACT, demo_action_range, graph
 from wall_oss_ros.tools.make_tiny_checkpoint import write
-from wall_oss_ros.tools.run_report import joint_motion
+from wall_oss_ros.tools.motion_checks import joint_motion
 
 SAMPLE_S = 5.0
 

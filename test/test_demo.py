@@ -17,7 +17,7 @@ from test.support.ros_process import REPO_ROOT, RosProcess, node_process
 from test.support.spin import spin_until
 from wall_oss_ros.msg import ActionChunk
 from wall_oss_ros.ros.dds import ros_environment
-from wall_oss_ros.tools.run_report import read_run
+from wall_oss_ros.tools.run_data import read_run
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -38,8 +38,8 @@ def test_short_closed_loop_demo_moves_the_sim_within_limits(domain_id, tmp_path,
     c = contract("aloha_bimanual")
     run = read_run(out / "run", c)
     q = np.array(run.joint_q)
-    assert np.all(np.isfinite(q)) and all(np.all(np.isfinite(p)) and np.all(np.isfinite(v))
-                                          for cmds in run.commands.values() for _, p, v in cmds)
+    assert np.all(np.isfinite(q)) and all(np.all(np.isfinite(c.positions)) and np.all(np.isfinite(c.velocities))
+                                          for cmds in run.commands.values() for c in cmds)
     # Commands reached the sim: the measured joints moved once chunks were executed.
     assert np.ptp(q, axis=0).max() > 0.01, "the simulated robot never moved"
     report = (out / "report.md").read_text()
@@ -47,7 +47,7 @@ def test_short_closed_loop_demo_moves_the_sim_within_limits(domain_id, tmp_path,
         assert f"]({name})" in report and (out / name).stat().st_size > 10_000
     # An ordinary rosbag2 directory that says which robot it is of, with the camera the policy reads.
     meta = yaml.safe_load((out / "run" / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
-    assert meta["relative_file_paths"] == ["run.mcap"] and (out / "run" / "run.mcap").is_file()
+    assert meta["relative_file_paths"] == ["run_0.mcap"] and (out / "run" / "run_0.mcap").is_file()
     assert "joint_state_topics" in meta["custom_data"]["wall_oss_ros/contract"]
     topics = {t["topic_metadata"]["name"] for t in meta["topics_with_message_count"] if t["message_count"] > 0}
     assert {c.cameras[0].topic, "/joint_states"} <= topics

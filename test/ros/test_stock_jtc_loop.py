@@ -20,7 +20,7 @@ from test.support.spin import spin_until
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
 from wall_oss_ros.policy.backend import ChunkResult
 from wall_oss_ros.ros.conversions import chunk_to_msg, stamp_to_sec
-from wall_oss_ros.tools.run_report import joint_motion
+from wall_oss_ros.tools.motion_checks import joint_motion
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 WAIST = "vx300s_left/waist"

@@ -47,6 +47,9 @@ def test_record_round_trip_keeps_every_message_and_its_qos(ros_node, tmp_path, s
         spin_until(ros_node, lambda: False, 0.01)
     assert spin_until(ros_node, lambda: min(recorder.counts.values()) == 20, 10), recorder.counts
     recorder.close()
+    # The layout `ros2 bag record` writes: the first file of the bag numbered, and metadata.yaml naming it.
+    first = f"{bag.name}_0.{'mcap' if storage == 'mcap' else 'db3'}"
+    assert sorted(p.name for p in bag.iterdir()) == sorted(["metadata.yaml", first])
     got: dict[str, list] = {t: [] for t in topics}
     with AnyReader([bag], default_typestore=typestore_with_own_messages()) as reader:
         qos = {c.topic: c.ext.offered_qos_profiles for c in reader.connections}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -50,7 +51,7 @@ def contract_topics(contract: RobotContract) -> dict[str, str]:
 
 class BagRecorder:
     """Subscribes on `node` and writes every message of `topics` ({topic: type}) into the bag at `path` (a
-    rosbag2 directory: path/metadata.yaml, path/<name>.mcap), with the robot contract in its metadata.
+    rosbag2 directory: path/metadata.yaml, path/<name>_0.mcap), with the robot contract in its metadata.
 
     reliable: topics read with a reliable reader (nothing lost to a busy recorder; such a reader does not
     match best-effort publishers, so sensor streams stay best-effort). latched: transient-local topics.
@@ -91,3 +92,22 @@ class BagRecorder:
         if self._open:
             self._open = False
             self.writer.close()
+            number_the_file(self.path)
+
+
+def number_the_file(bag: Path) -> None:
+    """Rename rosbags' single `<name>.<ext>` to `<name>_0.<ext>`, as `ros2 bag record` names the first file of a
+    bag (tools that glob for the split files find it), and say so in metadata.yaml."""
+    meta_path = bag / "metadata.yaml"
+    meta = yaml.safe_load(meta_path.read_text())
+    info = meta["rosbag2_bagfile_information"]
+    renamed = {}
+    for name in info["relative_file_paths"]:
+        stem, dot, ext = name.partition(".")
+        if stem == bag.name:
+            renamed[name] = f"{stem}_0{dot}{ext}"
+            (bag / name).rename(bag / renamed[name])
+    info["relative_file_paths"] = [renamed.get(n, n) for n in info["relative_file_paths"]]
+    for entry in info.get("files") or []:
+        entry["path"] = renamed.get(entry["path"], entry["path"])
+    meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))

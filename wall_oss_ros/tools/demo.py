@@ -91,7 +91,7 @@ def run_demo(out_dir: Path, checkpoint: Path | None, duration_s: float, task: st
     graph_file = out_dir / "graph.yaml"
     spec = graph(checkpoint, task, device, camera_hz, shadows, real_time_factor)
     graph_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-    bag = out_dir / "run"  # a rosbag2 directory: run/metadata.yaml, run/run.mcap
+    bag = out_dir / "run"  # a rosbag2 directory: run/metadata.yaml, run/run_0.mcap
     if bag.exists():
         shutil.rmtree(bag) if bag.is_dir() else bag.unlink()
 
