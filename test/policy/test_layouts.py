@@ -6,19 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from test.policy.conftest import LAYOUTS
 from test.policy.test_wall_oss_model import observation
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError
 
-LAYOUTS = ("transformers", "lerobot", "upstream", "wallx-1.1")
 DETECTED = {"transformers": "transformers", "lerobot": "lerobot", "upstream": "upstream", "wallx-1.1": "upstream"}
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    from wall_oss_ros.tools.make_tiny_checkpoint import write
-
-    root = tmp_path_factory.mktemp("layouts")
-    return {layout: write(root / layout, layout, "aloha_bimanual", seed=3) for layout in LAYOUTS}
 
 
 def test_every_layout_loads_strictly_and_gives_the_same_actions(checkpoints, aloha):

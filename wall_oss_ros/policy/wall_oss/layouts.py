@@ -21,6 +21,7 @@ import torch
 import yaml
 from safetensors import SafetensorError
 
+from wall_oss_ros.policy.family import FLOW, require_family
 from wall_oss_ros.policy.wall_oss import layout_lerobot, layout_upstream
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError, read_state_dict
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import ConfigError
@@ -64,7 +65,9 @@ def detect(directory: Path) -> str:
 
 
 def resolve(directory: Path, state_width: int, action_width: int, dataset: str | None = None) -> ResolvedCheckpoint:
-    """The checkpoint's layout, config, weights and statistics; any malformed file is a CheckpointError."""
+    """The checkpoint's layout, config, weights and statistics; any malformed file is a CheckpointError, a
+    checkpoint of another model family a FamilyError (before any weight is read)."""
+    require_family(directory, FLOW)
     try:
         return _resolve_layout(directory, state_width, action_width, dataset)
     except (CheckpointError, ConfigError):
