@@ -11,13 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wall_oss_ros.policy.backend import Observation
+from wall_oss_ros.policy.prompts import prompt
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError
 from wall_oss_ros.policy.wall_oss.normalization import SlotStats
-from wall_oss_ros.policy.wall_oss.processor_wall_oss import (
-    ObservationError,
-    prompt,
-    resize_dimensions,
-)
+from wall_oss_ros.policy.wall_oss.processor_wall_oss import ObservationError, resize_dimensions
 
 ARM = [0.0, -0.96, 1.16, 0.0, -0.3, 0.0, 0.5]
 

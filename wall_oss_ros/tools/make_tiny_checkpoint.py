@@ -26,12 +26,13 @@ from safetensors.torch import save_file
 
 from wall_oss_ros.core.contract import RobotContract, load_contract
 from wall_oss_ros.core.resources import config_path
+from wall_oss_ros.policy.prompts import ACTION_TOKEN, PROPRI_TOKEN, prompt
 from wall_oss_ros.policy.wall_oss.checkpoint import EMBED_KEY, LM_HEAD_KEY
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
 from wall_oss_ros.policy.wall_oss.fast_mode import action_token
 from wall_oss_ros.policy.wall_oss.fast_tokenizer import FastActionTokenizer
 from wall_oss_ros.policy.wall_oss.modeling_wall_oss import WallOssForAction
-from wall_oss_ros.policy.wall_oss.processor_wall_oss import ACTION_TOKEN, PROPRI_TOKEN, SPECIAL_TOKENS, prompt
+from wall_oss_ros.policy.wall_oss.processor_wall_oss import SPECIAL_TOKENS
 from wall_oss_ros.policy.wall_oss.size_profiles import size_config
 
 LAYOUTS = ("transformers", "lerobot", "upstream", "wallx-1.1")

@@ -12,6 +12,7 @@ import torch
 from wall_oss_ros.core.chunk import relative_values
 from wall_oss_ros.core.contract import RobotContract
 from wall_oss_ros.policy.backend import ChunkResult, Observation, RtcRequest
+from wall_oss_ros.policy.prompts import ACTION_TOKEN, PROPRI_TOKEN
 from wall_oss_ros.policy.rtc import RtcConfig, RtcGuide, prefix_weights
 from wall_oss_ros.policy.wall_oss.checkpoint import (
     CheckpointError,
@@ -31,11 +32,7 @@ from wall_oss_ros.policy.wall_oss.fast_tokenizer import FastActionTokenizer, Fas
 from wall_oss_ros.policy.wall_oss.layouts import ResolvedCheckpoint, resolve
 from wall_oss_ros.policy.wall_oss.modeling_wall_oss import ModelInputs, WallOssForAction
 from wall_oss_ros.policy.wall_oss.normalization import Normalizer, SlotStats
-from wall_oss_ros.policy.wall_oss.processor_wall_oss import (
-    ACTION_TOKEN,
-    PROPRI_TOKEN,
-    WallOssProcessor,
-)
+from wall_oss_ros.policy.wall_oss.processor_wall_oss import WallOssProcessor
 
 DEFAULT_HORIZON = 32  # <|action|> tokens per chunk in the official checkpoints (LeRobot chunk_size)
 

@@ -1,10 +1,6 @@
 """Observation → model inputs the way the reference builds them; normalised actions → robot units.
 
-Prompt (LeRobot wall_x utils.get_wallx_normal_text, action mode, no FAST tokens):
-  <|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n
-  <|im_start|>user\\nObservation: <view>: <|vision_start|><|image_pad|><|vision_end|> …\\nInstruction: <task>
-  \\nPredict the next action in robot action.\\nProprioception: <|propri|>\\n<|im_end|>\\n
-  <|im_start|>assistant\\n<|action|> × horizon
+Prompt: policy/prompts.py (LeRobot wall_x utils.get_wallx_normal_text, action mode, no FAST tokens).
 Images: long side resized to 256, then Qwen's smart_resize (factor 28, 4·28² … 16384·28² pixels), bicubic
 with antialias, by torchvision's v2 functional.resize on the uint8 tensor as LeRobot does (the v1 function
 gives other pixels for the same frame). The instruction is used as given, with a full stop appended when it
@@ -21,6 +17,7 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from wall_oss_ros.core.contract import GroupKind, RobotContract
 from wall_oss_ros.policy.backend import Observation
+from wall_oss_ros.policy.prompts import ACTION_TOKEN, PROPRI_TOKEN, generation_prompt, language_prompt, prompt
 from wall_oss_ros.policy.wall_oss.modeling_wall_oss import ModelInputs
 from wall_oss_ros.policy.wall_oss.normalization import Normalizer
 
@@ -28,35 +25,12 @@ RESOLUTION = 256
 IMAGE_FACTOR = 28
 MIN_PIXELS = 4 * 28 * 28
 MAX_PIXELS = 16384 * 28 * 28
-ACTION_TOKEN, PROPRI_TOKEN = "<|action|>", "<|propri|>"
 SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
                   "<|video_pad|>", PROPRI_TOKEN, ACTION_TOKEN, "<|action_fast|>", "<|endoftext|>")
 
 
 class ObservationError(ValueError):
     """An observation the policy cannot use; the message names the field."""
-
-
-def generation_prompt(views: list[str], instruction: str) -> str:
-    """The action prompt up to the assistant's turn: what wall-oss-fast continues with action tokens."""
-    observation = "".join(f" {v}: <|vision_start|><|image_pad|><|vision_end|>" for v in views)
-    return ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-            f"<|im_start|>user\nObservation:{observation}\nInstruction: {instruction}"
-            f"\nPredict the next action in robot action.\nProprioception: {PROPRI_TOKEN}\n<|im_end|>\n"
-            "<|im_start|>assistant\n")
-
-
-def prompt(views: list[str], instruction: str, horizon: int) -> str:
-    """The flow prompt: the assistant's turn is `horizon` <|action|> tokens the action expert denoises."""
-    return generation_prompt(views, instruction) + ACTION_TOKEN * horizon
-
-
-def language_prompt(views: list[str], instruction: str) -> str:
-    """The reference's subtask (Uni-CoT) prompt: no proprioception, the assistant answers in language."""
-    observation = "".join(f" {v}: <|vision_start|><|image_pad|><|vision_end|>" for v in views)
-    return ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-            f"<|im_start|>user\nObservation:{observation}\nInstruction: {instruction}"
-            "\nPredict the next action in language.\n<|im_end|>\n<|im_start|>assistant\n")
 
 
 def resize_dimensions(height: int, width: int) -> tuple[int, int, int, int]:
