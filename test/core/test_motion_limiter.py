@@ -50,3 +50,23 @@ def test_targets_racing_along_the_velocity_limit_do_not_push_past_it():
             m.step(np.array([p]), np.array([tv]), np.zeros(1, dtype=bool), np.array([rng.uniform(-15, 15)]))
             worst = max(worst, abs(float(m.v[0])))
     assert worst <= 3.14 * (1 + 1e-6), f"velocity reached {worst:.4f} rad/s, limit 3.14"
+
+
+@given(st.floats(0.05, 5.0), st.floats(0.1, 2.0), st.floats(-0.99, 0.99), st.floats(-0.9, 0.9))
+def test_a_range_away_from_zero_is_reached_like_one_around_it(offset, width, start, goal):
+    """The same motion shifted away from 0 (and to the negative side) takes the same steps: nothing in the
+    bound checks depends on where 0 is (Ruckig's stop extrema always include 0)."""
+    lim = AxisLimits(4.0, 40.0, 400.0, position_min=-width, position_max=width)
+    paths = []
+    for shift in (0.0, width + offset, -(width + offset)):
+        shifted = AxisLimits(4.0, 40.0, 400.0, position_min=lim.position_min + shift,
+                             position_max=lim.position_max + shift)
+        m = MotionLimiter([shifted], [False], 0.01)
+        m.reset(np.array([start * width + shift]))
+        path = []
+        for _ in range(60):
+            m.step(np.array([goal * width + shift]), np.zeros(1), np.zeros(1, dtype=bool))
+            path.append(m.p[0] - shift)
+        paths.append(path)
+    np.testing.assert_allclose(paths[1], paths[0], atol=1e-9)
+    np.testing.assert_allclose(paths[2], paths[0], atol=1e-9)

@@ -109,6 +109,22 @@ class MotionLimiter:
         s.current_position, s.current_velocity, s.current_acceleration = p.tolist(), v.tolist(), a.tolist()
         return self._calculate(s, self._stop_traj)
 
+    def _stop_extrema(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lowest and highest position of every axis along the stop last computed.
+
+        Ruckig 0.19's position_extrema of a velocity-interface trajectory report values that always include
+        0 (min <= 0 <= max; their times are right): taken as they are, an axis whose range excludes 0 (a
+        gripper from 0.065 to 0.975) brakes for a bound it never nears. So positions are read at those times.
+        """
+        traj, at = self._stop_traj, {}
+        lo, hi = np.empty(self.n), np.empty(self.n)
+        for i, e in enumerate(traj.position_extrema):
+            for t, out in ((e.t_min, lo), (e.t_max, hi)):
+                if t not in at:
+                    at[t] = traj.at_time(t)[0]
+                out[i] = at[t][i]
+        return lo, hi
+
     def _near_bounds(self, p: np.ndarray, v: np.ndarray, a: np.ndarray) -> bool:
         """Whether any bounded axis may be unable to stop before a bound (cheap, conservative screen).
 
@@ -161,7 +177,7 @@ class MotionLimiter:
         else:
             cp, cv, ca = map(np.array, self._traj.at_time(self.period_s))
             if self._near_bounds(cp, cv, ca) and self._stop_from(cp, cv, ca):
-                ext_min, ext_max = np.array([(e.min, e.max) for e in self._stop_traj.position_extrema]).T
+                ext_min, ext_max = self._stop_extrema()
                 unsafe = self.bounded & ((ext_max > np.maximum(self.upper, p) + BOUND_EPS) |
                                          (ext_min < np.minimum(self.lower, p) - BOUND_EPS))
                 brake |= unsafe
