@@ -109,35 +109,36 @@ class MotionLimiter:
         s.current_position, s.current_velocity, s.current_acceleration = p.tolist(), v.tolist(), a.tolist()
         return self._calculate(s, self._stop_traj)
 
-    def _stop_extrema(self) -> tuple[np.ndarray, np.ndarray]:
-        """Lowest and highest position of every axis along the stop last computed.
+    def _stop_extrema(self, axes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lowest and highest position of these axes along the stop last computed.
 
         Ruckig 0.19's position_extrema of a velocity-interface trajectory report values that always include
         0 (min <= 0 <= max; their times are right): taken as they are, an axis whose range excludes 0 (a
         gripper from 0.065 to 0.975) brakes for a bound it never nears. So positions are read at those times.
         """
         traj, at = self._stop_traj, {}
-        lo, hi = np.empty(self.n), np.empty(self.n)
-        for i, e in enumerate(traj.position_extrema):
-            for t, out in ((e.t_min, lo), (e.t_max, hi)):
+        extrema = traj.position_extrema
+        lo, hi = np.empty(len(axes)), np.empty(len(axes))
+        for k, i in enumerate(axes.tolist()):
+            for t, out in ((extrema[i].t_min, lo), (extrema[i].t_max, hi)):
                 if t not in at:
                     at[t] = traj.at_time(t)[0]
-                out[i] = at[t][i]
+                out[k] = at[t][i]
         return lo, hi
 
-    def _near_bounds(self, p: np.ndarray, v: np.ndarray, a: np.ndarray) -> bool:
-        """Whether any bounded axis may be unable to stop before a bound (cheap, conservative screen).
+    def _near_bounds(self, p: np.ndarray, v: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """The bounded axes that may be unable to stop before a bound (cheap, conservative screen).
 
         A stop never moves faster than s = |v| + a²/(2j) and lasts at most stop_time_bound() =
         s/A + (|a| + 2A)/j, so it covers at most their product. Only axes closer to a bound than that
         need Ruckig's exact answer.
         """
         if not self._any_bounded:
-            return False
+            return np.zeros(0, dtype=int)
         abs_a = np.abs(a)
         speed = np.abs(v) + abs_a * abs_a * self._half_inv_jerk
         reach = (speed * self._inv_acc + abs_a * self._inv_jerk + self._two_a_over_j) * speed
-        return bool(((p + reach > self.upper) | (p - reach < self.lower)).any())
+        return np.flatnonzero((p + reach > self.upper) | (p - reach < self.lower))
 
     def step(self, target_position: np.ndarray, target_velocity: np.ndarray, brake: np.ndarray,
              target_acceleration: np.ndarray | None = None) -> StepReport:
@@ -176,10 +177,11 @@ class MotionLimiter:
             brake[:] = True
         else:
             cp, cv, ca = map(np.array, self._traj.at_time(self.period_s))
-            if self._near_bounds(cp, cv, ca) and self._stop_from(cp, cv, ca):
-                ext_min, ext_max = self._stop_extrema()
-                unsafe = self.bounded & ((ext_max > np.maximum(self.upper, p) + BOUND_EPS) |
-                                         (ext_min < np.minimum(self.lower, p) - BOUND_EPS))
+            near = self._near_bounds(cp, cv, ca)
+            if len(near) and self._stop_from(cp, cv, ca):
+                ext_min, ext_max = self._stop_extrema(near)
+                unsafe[near] = ((ext_max > np.maximum(self.upper[near], p[near]) + BOUND_EPS) |
+                                (ext_min < np.minimum(self.lower[near], p[near]) - BOUND_EPS))
                 brake |= unsafe
         if brake.any():
             if self._stop_from(p, v, a):
