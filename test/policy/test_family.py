@@ -61,9 +61,16 @@ def test_a_lerobot_wall_oss_05_policy_is_refused_by_its_type(tmp_path, aloha, ch
         WallOssBackend(policy, aloha, device="cpu")
 
 
-def test_unreadable_weights_are_named_and_no_weights_leave_the_family_open(tmp_path):
-    (tmp_path / "model.safetensors").write_bytes(b"\x00garbage")
-    with pytest.raises(FamilyError, match="weights unreadable"):
-        detect_family(tmp_path)
-    (tmp_path / "model.safetensors").unlink()
-    assert detect_family(tmp_path) == (None, "neither family's weight names were found")
+def test_unreadable_or_missing_weights_leave_the_family_open_and_the_loader_names_the_damage(tmp_path, aloha,
+                                                                                              checkpoints):
+    from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend
+    from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(checkpoints["transformers"], broken)
+    (broken / "model.safetensors").write_bytes(b"\x00garbage")
+    assert detect_family(broken) == (None, "its weights are unreadable")
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        WallOssBackend(broken, aloha, device="cpu")
+    (broken / "model.safetensors").unlink()
+    assert detect_family(broken) == (None, "neither family's weight names were found")

@@ -28,8 +28,9 @@ class FamilyError(ValueError):
     """A checkpoint of another model family than the code it was given to, or of none."""
 
 
-def weight_names(directory: Path) -> list[str]:
-    """The tensor names of model.safetensors (header only) or of a sharded checkpoint's index; [] without."""
+def weight_names(directory: Path) -> list[str] | None:
+    """The tensor names of model.safetensors (header only) or of a sharded checkpoint's index; [] without
+    either; None when they are unreadable (the loader then names the damage)."""
     single, index = directory / "model.safetensors", directory / "model.safetensors.index.json"
     try:
         if single.is_file():
@@ -38,8 +39,8 @@ def weight_names(directory: Path) -> list[str]:
         if index.is_file():
             return list(dict(json.loads(index.read_text()).get("weight_map", {})))
     except (SafetensorError, OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError,
-            ValueError) as exc:
-        raise FamilyError(f"{directory}: weights unreadable ({exc})") from exc
+            ValueError):
+        return None
     return []
 
 
@@ -57,6 +58,8 @@ def detect_family(directory: Path) -> tuple[str | None, str]:
     if kind in LEROBOT_TYPES:
         return LEROBOT_TYPES[kind], f'its config.json says "type": "{kind}"'
     names = weight_names(directory)
+    if names is None:
+        return None, "its weights are unreadable"
     for family, markers in MARKERS.items():
         found = next((n for n in names if any(n.endswith(m) for m in markers)), None)
         if found is not None:
