@@ -155,8 +155,6 @@ def test_gripper_range_is_counted_as_such():
     target[6] = 1.7
     rig.chunk(np.tile(target, (32, 1)))
     rig.tick(40)
-    # The range ends at 0.9747 (gym-aloha's fingers), not at 0: reached as fast as allowed, without braking early
-    # for the bound at 0.0648 it moves away from.
     assert rig.positions()[6] == pytest.approx(rig.c.group("left_gripper").limits[0].position_max)
     assert rig.ex.counters["gripper_range"] > 0 and rig.ex.counters["position_limit"] == 0
 

@@ -13,7 +13,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
-from test.support.bags import RECEIVE_DELAY_S, T0, write_test_bag
+from test.support.bags import RECEIVE_DELAY_S, T0, bag_path, write_test_bag
 from test.support.robots import contract
 from test.support.ros_process import RosProcess
 from test.support.spin import spin_until
@@ -24,12 +24,14 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ROBOT = (*robot_topics("aloha_bimanual"), "/instruction")
 
 
-def test_replays_the_robot_side_only_at_the_recorded_timing_with_clock(ros_node, domain_id, tmp_path):
-    """A whole run's bag: the robot's topics and /instruction are replayed; the recorded commands, status and
-    diagnostics (what the live graph publishes itself) never are — with no list of exclusions to keep."""
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap_ros2"])
+def test_replays_the_robot_side_only_at_the_recorded_timing_with_clock(ros_node, domain_id, tmp_path, storage):
+    """A whole run's bag (rosbags' sqlite3, or a bare .mcap from mcap-ros2-support, which records no QoS): the
+    robot's topics and /instruction are replayed; the recorded commands, status and diagnostics (what the live
+    graph publishes itself) never are — with no list of exclusions to keep."""
     c = contract("aloha_bimanual")
-    bag = tmp_path / "bag"
-    info = write_test_bag(bag, "sqlite3", duration_s=2.0, commands=True, graph_outputs=True)
+    bag = bag_path(tmp_path, storage)
+    info = write_test_bag(bag, storage, duration_s=2.0, commands=True, graph_outputs=True)
     commands = [g.output.topic for g in c.groups]
     reliable = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
     states: list[tuple[float, JointState]] = []

@@ -1,7 +1,9 @@
-"""Write rosbag2 files (mcap or sqlite3) of a synthetic ALOHA recording with known motion."""
+"""Write rosbag2 files (mcap or sqlite3, with rosbags' writer) or a bare .mcap (mcap-ros2-support's encoder and
+writer, as another tool records) of a synthetic ALOHA recording with known motion."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -42,6 +44,7 @@ def compressed_image(t: float, pixels: np.ndarray):
     png = np.frombuffer(cv2.imencode(".png", pixels[:, :, ::-1])[1].tobytes(), dtype=np.uint8)  # lossless
     return _T["sensor_msgs/msg/CompressedImage"](header=_header(t), format="png", data=png.copy())
 
+WRITERS = ("mcap", "sqlite3", "mcap_ros2")  # rosbags' writer in both storages; mcap-ros2-support's bare .mcap
 T0 = 100.0  # [s] recording start (bag and header time)
 RECEIVE_DELAY_S = 0.004  # header stamp → receive time written to the bag
 AMPLITUDE, FREQUENCY_HZ = 0.2, 0.5
@@ -106,9 +109,42 @@ def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, c
     types.update({g.output.topic: "trajectory_msgs/msg/JointTrajectory" for g in c.groups} if commands else {})
     if graph_outputs:
         types.update({"/diagnostics": "diagnostic_msgs/msg/DiagnosticArray", "/estop": "std_msgs/msg/Bool"})
-    with Writer(path, version=9, storage_plugin=STORAGE[storage]) as writer:
-        conns = {topic: writer.add_connection(topic, msgtype, typestore=STORE) for topic, msgtype in types.items()}
-        for t, topic, msg in events:
-            writer.write(conns[topic], round(t * 1e9), STORE.serialize_cdr(msg, types[topic]))
+    if storage == "mcap_ros2":
+        write_with_mcap_ros2(path, types, events)
+    else:
+        with Writer(path, version=9, storage_plugin=STORAGE[storage]) as writer:
+            conns = {topic: writer.add_connection(topic, msgtype, typestore=STORE) for topic, msgtype in types.items()}
+            for t, topic, msg in events:
+                writer.write(conns[topic], round(t * 1e9), STORE.serialize_cdr(msg, types[topic]))
     return {"camera_topic": camera_topic, "names": names, "rest": rest, "events": len(events),
             "frames": int(duration_s * camera_hz)}
+
+
+def bag_path(directory: Path, storage: str) -> Path:
+    """Where write_test_bag writes for this storage: a rosbag2 directory, or a .mcap file for mcap_ros2."""
+    return directory / ("bag.mcap" if storage == "mcap_ros2" else "bag")
+
+
+def as_dict(value: object) -> object:
+    """A rosbags message as plain data for mcap-ros2-support (uint8 arrays as bytes)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: as_dict(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "__msgtype__"}
+    if isinstance(value, np.ndarray):
+        return value.tobytes() if value.dtype == np.uint8 else value.tolist()
+    if isinstance(value, list):
+        return [as_dict(v) for v in value]
+    return value
+
+
+def write_with_mcap_ros2(path: Path, types: dict[str, str], events: list[tuple[float, str, object]]) -> None:
+    """A bare .mcap at `path` as mcap-ros2-support writes it (its own CDR encoder; schemas as rosbag2 names them)."""
+    from mcap_ros2.writer import Writer as McapWriter
+
+    with path.open("wb") as f:
+        writer = McapWriter(f)
+        schemas = {topic: writer.register_msgdef(msgtype, STORE.generate_msgdef(msgtype, ros_version=2)[0])
+                   for topic, msgtype in types.items()}
+        for t, topic, msg in events:
+            writer.write_message(topic, schemas[topic], as_dict(msg), log_time=round(t * 1e9),
+                                 publish_time=round(t * 1e9))
+        writer.finish()

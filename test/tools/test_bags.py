@@ -8,7 +8,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import CompressedImage, Image, JointState
 
-from test.support.bags import RECEIVE_DELAY_S, T0, motion, write_test_bag
+from test.support.bags import RECEIVE_DELAY_S, T0, WRITERS, bag_path, motion, write_test_bag
 from test.support.robots import contract
 from test.support.spin import spin_until
 from wall_oss_ros.ros.bag_io import typestore_with_own_messages
@@ -64,10 +64,10 @@ def test_record_round_trip_keeps_every_message_and_its_qos(ros_node, tmp_path, s
     assert qos["/joint_states"][0].reliability.name == "RELIABLE"
 
 
-@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+@pytest.mark.parametrize("storage", WRITERS)
 @pytest.mark.parametrize("compressed", [False, True])
 def test_generated_bags_give_one_observation_per_frame(tmp_path, storage, compressed):
-    bag = tmp_path / "bag"
+    bag = bag_path(tmp_path, storage)
     info = write_test_bag(bag, storage, compressed=compressed)
     run = read_recording(bag, C)
     assert len(run.snapshots) == info["frames"] and run.truth_source == "joint_states"

@@ -1,6 +1,7 @@
 """eval-openloop never gives a wrong answer silently: one clock for every series, every drop counted and said.
 
-Bags are written with rosbags' writer (test/support/bags.py) with what other tools and real robots produce:
+Bags are written with rosbags' writer or mcap-ros2-support's (test/support/bags.py) with what other tools and
+real robots produce:
 a sensor clock off the recorder's, zero stamps, stamps out of order, NaN commands, a missing arm.
 """
 
@@ -9,26 +10,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test.support.bags import RECEIVE_DELAY_S, T0, motion, write_test_bag
+from test.support.bags import RECEIVE_DELAY_S, T0, WRITERS, bag_path, motion, write_test_bag
 from test.support.robots import contract
 from wall_oss_ros.tools.eval_openloop import read_recording, run_eval
 
 C = contract("aloha_bimanual")
 
 
+@pytest.mark.parametrize("storage", WRITERS)
 @pytest.mark.parametrize("offset_s", [-0.5, 1000.0])
-def test_a_sensor_clock_off_the_recorder_is_refused_with_the_numbers(tmp_path, offset_s):
-    bag = tmp_path / "bag"
-    write_test_bag(bag, commands=True, sensor_clock_offset_s=offset_s)
+def test_a_sensor_clock_off_the_recorder_is_refused_with_the_numbers(tmp_path, offset_s, storage):
+    bag = bag_path(tmp_path, storage)
+    write_test_bag(bag, storage, commands=True, sensor_clock_offset_s=offset_s)
     with pytest.raises(ValueError, match=r"header stamps .* s off the receive times.*--time-source receive"):
         read_recording(bag, C)
 
 
-def test_on_receive_times_the_same_bag_evaluates_on_one_clock(tmp_path):
+@pytest.mark.parametrize("storage", WRITERS)
+def test_on_receive_times_the_same_bag_evaluates_on_one_clock(tmp_path, storage):
     """Commands (unstamped: received) and observations both on the recorder's clock: the ground truth at an
     observation is the motion as it was received, whatever the sensors' own clock said."""
-    bag = tmp_path / "bag"
-    info = write_test_bag(bag, commands=True, sensor_clock_offset_s=-0.5)
+    bag = bag_path(tmp_path, storage)
+    info = write_test_bag(bag, storage, commands=True, sensor_clock_offset_s=-0.5)
     run = read_recording(bag, C, time_source="receive")
     assert run.audit.summary()["topics"]["/joint_states"]["receive_minus_header_s"] == pytest.approx(0.504)
     assert len(run.snapshots) == info["frames"]
