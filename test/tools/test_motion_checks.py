@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from rosbags.rosbag2 import Writer
 from rosbags.typesys.base import Nodetype
 
+from test.support.bags import write_with_mcap_ros2
 from test.support.robots import contract, rest_action, rest_state
 from wall_oss_ros.ros.bag_io import typestore_with_own_messages
 from wall_oss_ros.tools.bag_record import STORAGE
@@ -105,17 +106,9 @@ def write_bag(path: Path, writer: str, messages: dict[str, list[tuple[int, dict]
                 for t_ns, value in items:
                     w.write(conn, t_ns, STORE.serialize_cdr(_to_message(TYPES[topic], value), TYPES[topic]))
         return path
-    from mcap_ros2.writer import Writer as McapWriter
-
     file = path.with_suffix(".mcap")
-    with file.open("wb") as f:
-        w = McapWriter(f)
-        for topic, items in messages.items():
-            schema = w.register_msgdef(TYPES[topic],  # as rosbag2 names schemas: pkg/msg/Type
-                                       STORE.generate_msgdef(TYPES[topic], ros_version=2)[0])
-            for t_ns, value in items:
-                w.write_message(topic, schema, value, log_time=t_ns, publish_time=t_ns)
-        w.finish()
+    write_with_mcap_ros2(file, {t: TYPES[t] for t in messages},
+                         [(t_ns * 1e-9, topic, value) for topic, items in messages.items() for t_ns, value in items])
     return file
 
 
