@@ -41,6 +41,21 @@ def test_aloha_contract_matches_the_mjcf_model():
     assert arm.output.kind is OutputKind.JTC and c.group("left_gripper").kind is GroupKind.GRIPPER
 
 
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_aloha_gripper_range_is_what_the_mjcf_fingers_reach(side):
+    """gym-aloha normalises the finger position with the real ViperX's open/close constants; its MJCF fingers
+    travel only part of that span, and the contract's range is that part (no command the model cannot reach)."""
+    import mujoco
+    from gym_aloha.constants import normalize_puppet_gripper_position as normalise
+
+    c = contract("aloha_bimanual")
+    (lim,) = c.group(f"{side}_gripper").limits
+    model = mujoco.MjModel.from_xml_path(c.group(f"{side}_arm").kinematics.path)
+    lo, hi = (normalise(x) for x in model.joint(f"vx300s_{side}/left_finger").range)
+    assert 0.06 < lo < hi < 0.98  # the fingers do not span the normalised 0…1
+    assert lo <= lim.position_min < lo + 1e-3 and hi - 1e-3 < lim.position_max <= hi
+
+
 def test_mobile_manipulator_layout():
     c = contract("mobile_manipulator")
     base = c.group("base")

@@ -155,6 +155,8 @@ def test_gripper_range_is_counted_as_such():
     target[6] = 1.7
     rig.chunk(np.tile(target, (32, 1)))
     rig.tick(40)
+    # The range ends at 0.9747 (gym-aloha's fingers), not at 0: reached as fast as allowed, without braking early
+    # for the bound at 0.0648 it moves away from.
     assert rig.positions()[6] == pytest.approx(rig.c.group("left_gripper").limits[0].position_max)
     assert rig.ex.counters["gripper_range"] > 0 and rig.ex.counters["position_limit"] == 0
 
@@ -365,11 +367,14 @@ def test_horizon_is_what_the_next_ticks_command():
         np.testing.assert_allclose(rig.ex.limiter.v, h.velocities[k], atol=1e-12)
 
 
-def moving_rig() -> Rig:
-    """A rig 150 ms into a 1 rad sine: the arms moving fast."""
+def moving_rig(grippers: float | None = None, ticks: int = 15) -> Rig:
+    """A rig 150 ms into a 1 rad sine: the arms moving fast (the grippers too, or asked to hold `grippers`)."""
     rig = Rig()
-    assert rig.chunk(rig.sine(rig.now - 0.05, amplitude=1.0), latency_s=0.05).accepted
-    rig.tick(15)
+    values = rig.sine(rig.now - 0.05, amplitude=1.0)
+    if grippers is not None:
+        values[:, [6, 13]] = grippers
+    assert rig.chunk(values, latency_s=0.05).accepted
+    rig.tick(ticks)
     return rig
 
 
@@ -391,11 +396,16 @@ def test_horizon_brakes_when_halted():
     assert np.abs(h.velocities[1]).max() > 0 and np.abs(h.velocities[-1]).max() == 0.0  # decelerating, then stopped
 
 
+@pytest.mark.parametrize("grippers", [None, 1.7])
 @pytest.mark.parametrize("missed", [1, 3, 8, 60])
-def test_a_late_tick_takes_up_the_path_the_controllers_ran(missed):
+def test_a_late_tick_takes_up_the_path_the_controllers_ran(missed, grippers):
     """A starved executor: while it missed ticks the controllers ran on along the path last sent. Its next path
-    starts where they are on it (not where the executor last was), and stays within the limits from there."""
-    rig = moving_rig()
+    starts where they are on it (not where the executor last was), and stays within the limits from there; also
+    with the grippers asked past their range and held at its end."""
+    rig = moving_rig(grippers, ticks=15 if grippers is None else 40)  # at 40 ticks: arms fast, grippers at the end
+    if grippers is not None:
+        top = rig.c.group("left_gripper").limits[0].position_max
+        assert rig.positions()[[6, 13]] == pytest.approx([top, top]) and rig.ex.counters["gripper_range"] > 0
     sent = rig.ex.horizon(10)
     rig.now += missed * rig.ex.period_s + 0.3 * rig.ex.period_s  # late, with some jitter
     rig.tick()
