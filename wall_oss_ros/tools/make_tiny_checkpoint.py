@@ -41,11 +41,13 @@ TINY_HORIZON = 32
 TINY_FAST_VOCAB = 512  # FAST BPE ids (the published tokenizer has 2048)
 
 
-def build_hf_processor(action_tokens: int = TINY_FAST_VOCAB) -> object:
+def build_hf_processor(action_tokens: int = TINY_FAST_VOCAB,
+                       special_tokens: tuple[str, ...] = SPECIAL_TOKENS) -> object:
     """A byte-level BPE tokenizer trained here on prompt-like text, with Qwen's image / video processors.
 
     Like the WALL-OSS tokenizer it ends with `action_tokens` <|action_token_k|> tokens, whose first id is
-    recorded as action_token_start_index in tokenizer_config.json (where the reference reads it)."""
+    recorded as action_token_start_index in tokenizer_config.json (where the reference reads it); with 0,
+    and Qwen's special tokens only, it is a stock Qwen2.5-VL tokenizer's stand-in (WALL-OSS-0.5 ships that)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2_5_VLProcessor, Qwen2VLImageProcessor
     from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
@@ -57,16 +59,17 @@ def build_hf_processor(action_tokens: int = TINY_FAST_VOCAB) -> object:
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=list(special_tokens), show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tokenizer.train_from_iterator(corpus, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in
+                                   additional_special_tokens=[t for t in special_tokens if t not in
                                                               ("<|im_end|>", "<|endoftext|>")])
     fast.image_token, fast.video_token = "<|image_pad|>", "<|video_pad|>"
-    start = len(fast)
-    fast.add_tokens([action_token(k) for k in range(action_tokens)], special_tokens=True)
-    fast.init_kwargs.update(action_token_start_index=start, action_token_vocab_size=action_tokens)
+    if action_tokens:
+        start = len(fast)
+        fast.add_tokens([action_token(k) for k in range(action_tokens)], special_tokens=True)
+        fast.init_kwargs.update(action_token_start_index=start, action_token_vocab_size=action_tokens)
     return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=fast,
                                video_processor=Qwen2VLVideoProcessor())
 

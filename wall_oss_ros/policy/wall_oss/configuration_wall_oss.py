@@ -30,6 +30,54 @@ class ConfigError(ValueError):
     """A checkpoint configuration is missing a field or holds an inconsistent one."""
 
 
+def need(container: dict[str, Any], key: str, source: str, where: str = "") -> Any:
+    if key not in container:
+        raise ConfigError(f"{source}: {where}{key} is missing")
+    return container[key]
+
+
+def backbone(raw: dict[str, Any], source: str) -> tuple[Qwen2_5_VLTextConfig, Qwen2_5_VLVisionConfig, dict[str, Any]]:
+    """The Qwen2.5-VL text and vision configurations of a config mapping (flat or nested), checked; and the
+    text fields as given (both WALL-OSS families keep their extra fields beside them)."""
+    text_raw = dict(raw.get("text_config") or {})
+    for key in TEXT_FIELDS:  # flat layout: text fields at the top level
+        if key in raw and key not in text_raw:
+            text_raw[key] = raw[key]
+    for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size", "intermediate_size"):
+        need(text_raw, key, source, "text ")
+    rope = raw.get("rope_scaling") or text_raw.get("rope_scaling") or {}
+    rope_params = dict(text_raw.pop("rope_parameters", None) or raw.get("rope_parameters") or {})
+    rope_params.setdefault("rope_type", "default")
+    rope_params.setdefault("rope_theta", float(raw.get("rope_theta", text_raw.get("rope_theta", 1e6))))
+    if "mrope_section" in rope:
+        rope_params["mrope_section"] = list(rope["mrope_section"])
+    text_raw.pop("rope_scaling", None)
+    text_raw.pop("rope_theta", None)
+    head_dim = int(text_raw["hidden_size"]) // int(text_raw["num_attention_heads"])
+    declared_head_dim = raw.get("head_dim", text_raw.get("head_dim"))
+    if declared_head_dim is not None and int(declared_head_dim) != head_dim:
+        raise ConfigError(f"{source}: head_dim {declared_head_dim} != hidden_size / num_attention_heads "
+                          f"= {head_dim} (Qwen2.5-VL attention derives it)")
+    sections = rope_params.get("mrope_section")
+    if sections is None or 2 * sum(sections) != head_dim:
+        raise ConfigError(f"{source}: rope_scaling.mrope_section {sections} must sum to head_dim / 2 "
+                          f"= {head_dim // 2}")
+    known = {k: v for k, v in text_raw.items() if k in TEXT_FIELDS}
+    text = Qwen2_5_VLTextConfig(**known, rope_parameters=rope_params)
+    text._attn_implementation = "sdpa"
+    vision_raw = need(raw, "vision_config", source)
+    vision_raw = dict(vision_raw)
+    for legacy, name in VISION_ALIASES.items():  # Qwen2-VL spellings, checked to agree by refused_fields
+        if legacy in vision_raw and name not in vision_raw and name != "hidden_size":
+            vision_raw[name] = vision_raw[legacy]
+    vision = Qwen2_5_VLVisionConfig(**{k: v for k, v in vision_raw.items() if k in VISION_FIELDS})
+    vision._attn_implementation = "sdpa"
+    if int(vision.out_hidden_size) != int(text.hidden_size):
+        raise ConfigError(f"{source}: vision_config.out_hidden_size {vision.out_hidden_size} != hidden_size "
+                          f"{text.hidden_size}")
+    return text, vision, text_raw
+
+
 @dataclass(frozen=True)
 class WallOssConfig:
     text: Qwen2_5_VLTextConfig
@@ -77,53 +125,13 @@ class WallOssConfig:
 
     @classmethod
     def _from_dict(cls, raw: dict[str, Any], source: str) -> WallOssConfig:
-        def need(container: dict[str, Any], key: str, where: str = "") -> Any:
-            if key not in container:
-                raise ConfigError(f"{source}: {where}{key} is missing")
-            return container[key]
-
         refused = refused_fields(raw)
         if refused:
             raise ConfigError(f"{source}: " + "; ".join(refused))
-        text_raw = dict(raw.get("text_config") or {})
-        for key in TEXT_FIELDS:  # flat layout: text fields at the top level
-            if key in raw and key not in text_raw:
-                text_raw[key] = raw[key]
-        for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size", "intermediate_size"):
-            need(text_raw, key, "text ")
-        rope = raw.get("rope_scaling") or text_raw.get("rope_scaling") or {}
-        rope_params = dict(text_raw.pop("rope_parameters", None) or raw.get("rope_parameters") or {})
-        rope_params.setdefault("rope_type", "default")
-        rope_params.setdefault("rope_theta", float(raw.get("rope_theta", text_raw.get("rope_theta", 1e6))))
-        if "mrope_section" in rope:
-            rope_params["mrope_section"] = list(rope["mrope_section"])
-        text_raw.pop("rope_scaling", None)
-        text_raw.pop("rope_theta", None)
-        head_dim = int(text_raw["hidden_size"]) // int(text_raw["num_attention_heads"])
-        declared_head_dim = raw.get("head_dim", text_raw.get("head_dim"))
-        if declared_head_dim is not None and int(declared_head_dim) != head_dim:
-            raise ConfigError(f"{source}: head_dim {declared_head_dim} != hidden_size / num_attention_heads "
-                              f"= {head_dim} (Qwen2.5-VL attention derives it)")
-        sections = rope_params.get("mrope_section")
-        if sections is None or 2 * sum(sections) != head_dim:
-            raise ConfigError(f"{source}: rope_scaling.mrope_section {sections} must sum to head_dim / 2 "
-                              f"= {head_dim // 2}")
-        known = {k: v for k, v in text_raw.items() if k in TEXT_FIELDS}
-        text = Qwen2_5_VLTextConfig(**known, rope_parameters=rope_params)
-        text._attn_implementation = "sdpa"
-        vision_raw = need(raw, "vision_config")
-        vision_raw = dict(vision_raw)
-        for legacy, name in VISION_ALIASES.items():  # Qwen2-VL spellings, checked to agree by refused_fields
-            if legacy in vision_raw and name not in vision_raw and name != "hidden_size":
-                vision_raw[name] = vision_raw[legacy]
-        vision = Qwen2_5_VLVisionConfig(**{k: v for k, v in vision_raw.items() if k in VISION_FIELDS})
-        vision._attn_implementation = "sdpa"
-        if int(vision.out_hidden_size) != int(text.hidden_size):
-            raise ConfigError(f"{source}: vision_config.out_hidden_size {vision.out_hidden_size} != hidden_size "
-                              f"{text.hidden_size}")
+        text, vision, text_raw = backbone(raw, source)
         extra = {**text_raw, **raw}
-        num_experts = int(need(extra, "num_experts"))
-        experts = tuple(dict(e) for e in need(extra, "experts"))
+        num_experts = int(need(extra, "num_experts", source))
+        experts = tuple(dict(e) for e in need(extra, "experts", source))
         dim_inputs = tuple(int(d) for d in extra.get("dim_inputs", [text.hidden_size] * num_experts))
         if len(experts) != num_experts or len(dim_inputs) != num_experts:
             raise ConfigError(f"{source}: num_experts {num_experts} but {len(experts)} experts and "
@@ -132,7 +140,7 @@ class WallOssConfig:
             if int(e.get("hidden_size", -1)) != d or d > text.hidden_size:
                 raise ConfigError(f"{source}: experts[{i}].hidden_size {e.get('hidden_size')} must equal "
                                   f"dim_inputs[{i}] = {d} (≤ hidden_size)")
-        dof = {str(k): int(v) for k, v in need(extra, "dof_config").items()}
+        dof = {str(k): int(v) for k, v in need(extra, "dof_config", source).items()}
         propri = {str(k): int(v) for k, v in (extra.get("agent_pos_config") or dof).items()}
         return cls(text, vision, num_experts, experts, dim_inputs, dof, propri,
                    int(raw.get("image_token_id", 151655)), int(raw.get("video_token_id", 151656)),

@@ -186,14 +186,21 @@ def attention_bias(query_types: torch.Tensor, key_types: torch.Tensor, query_off
     return bias[:, None]
 
 
-class _RopeIndex:
-    """transformers' Qwen2.5-VL 3-D rope index (text 1-D, images on a temporal/height/width grid)."""
+class RopeIndex:
+    """transformers' Qwen2.5-VL 3-D rope index (text 1-D, images on a temporal/height/width grid; left
+    padding at position 1), shared by both families."""
 
     get_rope_index = Qwen2_5_VLModel.get_rope_index
     get_vision_position_ids = Qwen2_5_VLModel.get_vision_position_ids
 
-    def __init__(self, config: WallOssConfig) -> None:
-        self.config = SimpleNamespace(vision_config=config.vision)
+    def __init__(self, vision: object) -> None:
+        self.config = SimpleNamespace(vision_config=vision)
+
+    def __call__(self, input_ids: torch.Tensor, image_token_id: int, image_grid_thw: torch.Tensor | None,
+                 attention_mask: torch.Tensor) -> torch.Tensor:
+        mm_types = (input_ids == image_token_id).int()
+        positions, _ = self.get_rope_index(input_ids, mm_types, image_grid_thw, None, None, attention_mask)
+        return positions
 
 
 @dataclass
@@ -220,7 +227,7 @@ class WallOssForAction(nn.Module):
         if config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
         self.action_preprocessor = ActionHead(config)
-        self._rope = _RopeIndex(config)
+        self._rope = RopeIndex(config.vision)
 
     # ------------------------------------------------------------------ inputs
     def embed_inputs(self, inputs: ModelInputs) -> torch.Tensor:
@@ -244,10 +251,7 @@ class WallOssForAction(nn.Module):
         return embeds.masked_scatter(slots[..., None], proprio.to(embeds.dtype))
 
     def rope_positions(self, inputs: ModelInputs) -> torch.Tensor:
-        mm_types = (inputs.input_ids == self.config.image_token_id).int()
-        positions, _ = self._rope.get_rope_index(inputs.input_ids, mm_types, inputs.image_grid_thw, None, None,
-                                                 inputs.attention_mask)
-        return positions
+        return self._rope(inputs.input_ids, self.config.image_token_id, inputs.image_grid_thw, inputs.attention_mask)
 
     # ------------------------------------------------------------------ language (Uni-CoT subtask)
     def generate_tokens(self, inputs: ModelInputs, max_new_tokens: int, stop_ids: set[int]) -> list[int]:

@@ -1,0 +1,126 @@
+"""Write a tiny, random-weight WALL-OSS-0.5 checkpoint in a published layout, offline.
+
+Layouts (policy/wall_oss_05/layouts_wall_oss_05.py):
+  x-square  x-square-robot/wall-oss-0.5: the author's config.json (Qwen2.5-VL + dim_inputs, experts,
+            action_hidden_size, noise_scheduler), model.safetensors with the vision MLP unfused and the
+            normalisers inside (action_preprocessor.normalizer_*), a stock Qwen tokenizer without
+            <|propri|> / <|action|> (the runtime adds them), q01/q99 in norm_stats.json (wall-x 1.1.0's form)
+  lerobot   lerobot/wall-oss-0.5: config.json of "type": "wall_oss_05" with the author config as
+            vlm_config, the same model.safetensors, quantile statistics in the pre/post-processors' files
+The same seed gives the same weights and statistics in both, so both produce the same actions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from wall_oss_ros.core.contract import load_contract
+from wall_oss_ros.core.resources import config_path
+from wall_oss_ros.policy.prompts import ACTION_TOKEN, PROPRI_TOKEN
+from wall_oss_ros.policy.wall_oss_05.configuration_wall_oss_05 import ACTION_DIM, STATE_DIM, WallOss05Config
+from wall_oss_ros.policy.wall_oss_05.modeling_wall_oss_05 import WallOss05ForAction
+from wall_oss_ros.tools.make_tiny_checkpoint import build_hf_processor, contract_statistics, reactive_init
+
+LAYOUTS = ("x-square", "lerobot")
+QWEN_SPECIAL = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
+                "<|video_pad|>", "<|endoftext|>")
+DATASET = "tiny"
+NORMALIZERS = ("action", "propri")  # continuous-flow action and proprioception normalisers, per dataset
+
+
+def tiny_config(ids: dict[str, int]) -> dict:
+    """The author config.json's shape (nested text/vision configs) at a CPU's size: text 64 wide, action
+    expert 32 (dim_inputs [64, 32]), head_dim 16 (mrope sections sum to 8)."""
+    rope = {"type": "mrope", "mrope_section": [2, 3, 3]}
+    text = {"model_type": "qwen2_5_vl_text", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "hidden_act": "silu", "rms_norm_eps": 1e-6,
+            "max_position_embeddings": 4096, "rope_theta": 1e6, "rope_scaling": rope, "vocab_size": 512,
+            "attention_dropout": 0.0, "use_sliding_window": False, "tie_word_embeddings": True,
+            "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"]}
+    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+              "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
+              "fullatt_block_indexes": [1], "in_channels": 3, "tokens_per_second": 2, "hidden_act": "silu"}
+    return {"architectures": ["Qwen2_5_VLMoEForAction"], "model_type": "qwen2_5_vl", "text_config": text,
+            "vision_config": vision, "rope_scaling": rope, "tie_word_embeddings": True,
+            "image_token_id": ids["<|image_pad|>"], "video_token_id": ids["<|video_pad|>"],
+            "vision_start_token_id": ids["<|vision_start|>"], "vision_end_token_id": ids["<|vision_end|>"],
+            "num_experts": 2, "attention_moe": True, "mlp_moe": True, "norm_moe": True, "dim_inputs": [64, 32],
+            "experts": [{"hidden_size": 64, "intermediate_size": 128}, {"hidden_size": 32, "intermediate_size": 48}],
+            "action_hidden_size": 32,
+            "noise_scheduler": {"beta_alpha": 1.5, "beta_beta": 1.0, "s": 0.999, "time_shift": 1.0}}
+
+
+def quantiles(contract_name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """q01 / q99 per model slot (26) for the state and the action, from the contract's limits."""
+    contract = load_contract(config_path("robots", f"{contract_name}.yaml"))
+    out = {}
+    for key, width, is_state in (("observation.state", STATE_DIM, True), ("action", ACTION_DIM, False)):
+        lo, delta = contract_statistics(contract, width, is_state)
+        out[key] = (lo, lo + delta)
+    return out
+
+
+def write(out: Path, layout: str = "x-square", contract_name: str = "aloha_bimanual", seed: int = 0) -> Path:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}")
+    out.mkdir(parents=True, exist_ok=True)
+    processor = build_hf_processor(action_tokens=0, special_tokens=QWEN_SPECIAL)
+    tok = processor.tokenizer
+    raw = tiny_config({t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL})
+    rows = len(tok) + 2  # the runtime adds <|propri|> and <|action|>; training resized the embedding so
+    config = WallOss05Config.from_dict(raw).with_vocab_rows(rows)
+    torch.manual_seed(seed)
+    model = WallOss05ForAction(config, action_token_id=len(tok) + 1)
+    reactive_init(model, seed)
+    state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    stats = quantiles(contract_name)
+    for what, key in zip(NORMALIZERS, ("action", "observation.state"), strict=True):
+        q01, q99 = stats[key]
+        state[f"action_preprocessor.normalizer_{what}.min.{DATASET}"] = torch.tensor(q01, dtype=torch.float32)
+        state[f"action_preprocessor.normalizer_{what}.delta.{DATASET}"] = torch.tensor(q99 - q01, dtype=torch.float32)
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    processor.save_pretrained(str(out))
+    processor.image_processor.save_pretrained(str(out))  # preprocessor_config.json, as the release ships it
+    assert ACTION_TOKEN not in tok.get_vocab() and PROPRI_TOKEN not in tok.get_vocab()
+    if layout == "x-square":
+        (out / "config.json").write_text(json.dumps(raw, indent=2))
+        norm = {k: {"q01": q01.tolist(), "q99": q99.tolist()} for k, (q01, q99) in stats.items()}
+        (out / "norm_stats.json").write_text(json.dumps({"norm_stats": norm}, indent=2))
+        return out
+    policy = {"type": "wall_oss_05", "pretrained_name_or_path": ".", "vlm_config": raw, "n_obs_steps": 1,
+              "chunk_size": 32, "n_action_steps": 32, "max_action_dim": ACTION_DIM, "max_state_dim": STATE_DIM,
+              "num_inference_timesteps": 10, "action_branch": "flow",
+              "normalization_mapping": {"VISUAL": "IDENTITY", "STATE": "QUANTILES", "ACTION": "QUANTILES"}}
+    (out / "config.json").write_text(json.dumps(policy, indent=2))
+    post = {"action": stats["action"]}
+    for pipeline, step, keys in (("policy_preprocessor", "step_3_normalizer_processor", stats),
+                                 ("policy_postprocessor", "step_0_unnormalizer_processor", post)):
+        tensors = {f"{k}.{q}": torch.tensor(v, dtype=torch.float32) for k, pair in keys.items()
+                   for q, v in zip(("q01", "q99"), pair, strict=True)}
+        name = f"{pipeline}_{step}.safetensors"
+        save_file(tensors, str(out / name))
+        registry = step.split("_", 2)[2]
+        (out / f"{pipeline}.json").write_text(json.dumps(
+            {"name": pipeline, "steps": [{"registry_name": registry, "state_file": name}]}, indent=2))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--layout", choices=LAYOUTS, default="x-square")
+    parser.add_argument("--contract", default="aloha_bimanual", help="robot contract sizing the statistics")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(write(args.out, args.layout, args.contract, args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
