@@ -46,7 +46,7 @@ def test_a_wall_oss_05_checkpoint_is_refused_by_the_flow_loader_naming_its_famil
     ckpt = oss_05_checkpoint(tmp_path / "wall-oss-0.5", sharded)
     assert detect_family(ckpt)[0] == OSS_05
     with pytest.raises(FamilyError, match=r"a wall-oss-0\.5 checkpoint \(it holds model\.layers\.0\..*\), but this "
-                                          r"loader runs wall-oss-flow checkpoints; wall-oss-0\.5 is not supported"):
+                                          r"loader runs wall-oss-flow checkpoints; load it with .*load_backend"):
         WallOssBackend(ckpt, aloha, device="cpu")
 
 

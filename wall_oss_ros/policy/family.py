@@ -72,4 +72,5 @@ def require_family(directory: Path, expected: str) -> None:
     found, evidence = detect_family(directory)
     if found is not None and found != expected:
         raise FamilyError(f"{directory}: a {found} checkpoint ({evidence}), but this loader runs {expected} "
-                          f"checkpoints; {found} is not supported yet")
+                          f"checkpoints; load it with wall_oss_ros.policy.loader.load_backend, which builds each "
+                          "family's own backend")

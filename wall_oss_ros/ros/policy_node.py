@@ -97,18 +97,20 @@ class PolicyNode(WallOssLifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.p = declare(self, PARAMS)
         try:
-            from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend, torch_dtype
+            from wall_oss_ros.policy.loader import load_backend
+            from wall_oss_ros.policy.wall_oss.backend_wall_oss import torch_dtype
 
             self.contract = resolve_contract(self.p["contract"])
-            self.backend = WallOssBackend(self.p["checkpoint"], self.contract, device=self.p["device"] or None,
-                                          dtype=torch_dtype(self.p["dtype"]),
-                                          denoising_steps=int(self.p["denoising_steps"]), seed=int(self.p["seed"]),
-                                          dataset=self.p["dataset"] or None,
-                                          subtask_max_tokens=int(self.p["subtask_max_tokens"]),
-                                          cpu_threads=int(self.p["cpu_threads"]),
-                                          prediction_mode=self.p["prediction_mode"] or None,
-                                          fast_tokenizer=self.p["fast_tokenizer"] or None,
-                                          fast_max_tokens=int(self.p["fast_max_tokens"]))
+            self.backend, found = load_backend(self.p["checkpoint"], self.contract, device=self.p["device"] or None,
+                                               dtype=torch_dtype(self.p["dtype"]),
+                                               denoising_steps=int(self.p["denoising_steps"]), seed=int(self.p["seed"]),
+                                               dataset=self.p["dataset"] or None,
+                                               subtask_max_tokens=int(self.p["subtask_max_tokens"]),
+                                               cpu_threads=int(self.p["cpu_threads"]),
+                                               prediction_mode=self.p["prediction_mode"] or None,
+                                               fast_tokenizer=self.p["fast_tokenizer"] or None,
+                                               fast_max_tokens=int(self.p["fast_max_tokens"]))
+            self.get_logger().info(f"{self.p['checkpoint']}: {found}")
             self.backend.warmup()
         except Exception as exc:  # any load failure must leave the node unconfigured, with the reason
             self.get_logger().error(f"configure failed: {exc}")

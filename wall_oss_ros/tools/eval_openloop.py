@@ -220,7 +220,7 @@ def run_eval(bag: Path, checkpoint: Path, contract_ref: str, out: Path, every: i
              device: str | None = None, instruction: str = "", max_observations: int | None = None,
              denoising_steps: int = 10, time_source: str = "header", max_clock_offset_s: float = 0.1) -> dict:
     from wall_oss_ros.core.contract import resolve_contract
-    from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend
+    from wall_oss_ros.policy.loader import load_backend
 
     if every < 1:
         raise ValueError("every must be at least 1")
@@ -229,7 +229,7 @@ def run_eval(bag: Path, checkpoint: Path, contract_ref: str, out: Path, every: i
                          max_clock_offset_s=max_clock_offset_s)
     for warning in run.audit.warnings():
         print(f"warning: {bag}: {warning}", file=sys.stderr)
-    backend = WallOssBackend(checkpoint, contract, device=device, denoising_steps=denoising_steps, seed=seed)
+    backend, _ = load_backend(checkpoint, contract, device=device, denoising_steps=denoising_steps, seed=seed)
     chunks, _ = evaluate(run, backend, contract, instruction)
     metrics = compute_metrics(chunks, contract.action_names, contract.dt_s)
     if metrics["mae_mean"] is None:

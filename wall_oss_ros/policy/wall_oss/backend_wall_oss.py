@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -152,11 +153,10 @@ class WallOssBackend:
         self._generator = torch.Generator(device="cpu").manual_seed(seed)
 
     def _on_device(self, inputs: ModelInputs) -> ModelInputs:
-        for name in ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "proprio", "proprio_mask",
-                     "dof_mask"):
-            value = getattr(inputs, name)
+        for f in dataclasses.fields(inputs):
+            value = getattr(inputs, f.name)
             if value is not None:
-                setattr(inputs, name, value.to(self.device))
+                setattr(inputs, f.name, value.to(self.device))
         return inputs
 
     def sample_noise(self, stamp_ns: int | None = None) -> torch.Tensor:

@@ -56,7 +56,7 @@ def _check_policy_config(policy: dict[str, Any], source: Path) -> list[str]:
     return [f"{source}: {p}" for p in problems]
 
 
-def _step_file(directory: Path, pipeline: str, registry_name: str) -> Path | None:
+def step_file(directory: Path, pipeline: str, registry_name: str) -> Path | None:
     """The state file of a processor step, as the pipeline JSON names it."""
     spec = directory / f"{pipeline}.json"
     if not spec.is_file():
@@ -96,8 +96,8 @@ def read(directory: Path, state_width: int, action_width: int) -> tuple[
     config = json.loads((base / "config.json").read_text())
     state = {k.removeprefix("model."): v for k, v in read_state_dict(directory).items()}
     stats = None
-    pre = _step_file(directory, "policy_preprocessor", "normalizer_processor")
+    pre = step_file(directory, "policy_preprocessor", "normalizer_processor")
     if pre is not None:
-        post = _step_file(directory, "policy_postprocessor", "unnormalizer_processor") or pre
+        post = step_file(directory, "policy_postprocessor", "unnormalizer_processor") or pre
         stats = (_mean_std(pre, "observation.state", state_width), _mean_std(post, "action", action_width))
     return policy, config, base, state, stats

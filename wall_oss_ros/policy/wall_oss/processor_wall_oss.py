@@ -84,7 +84,8 @@ class WallOssProcessor:
         if missing:
             raise ValueError(f"tokenizer lacks the special tokens {missing}")
 
-    def images(self, obs: Observation) -> list[torch.Tensor]:
+    def checked_images(self, obs: Observation) -> list[np.ndarray]:
+        """The contract's cameras' frames in order, each H×W×3 uint8, or an ObservationError naming it."""
         out = []
         for cam in self.contract.cameras:
             if cam.name not in obs.images:
@@ -94,8 +95,11 @@ class WallOssProcessor:
                 raise ObservationError(f"images[{cam.name!r}]: dtype {img.dtype}, expected uint8 RGB")
             if img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 1:
                 raise ObservationError(f"images[{cam.name!r}]: shape {img.shape}, expected H×W×3")
-            out.append(resize_image(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)))
+            out.append(np.ascontiguousarray(img))
         return out
+
+    def images(self, obs: Observation) -> list[torch.Tensor]:
+        return [resize_image(torch.from_numpy(img).permute(2, 0, 1)) for img in self.checked_images(obs)]
 
     @staticmethod
     def instruction(obs: Observation) -> str:

@@ -11,13 +11,23 @@ slots (wall-x) or all of them (LeRobot's port writes every slot of the padded 26
 from __future__ import annotations
 
 import numpy as np
+import torch
+from PIL import Image
 
-from wall_oss_ros.policy.prompts import prompt
+from wall_oss_ros.core.contract import RobotContract
+from wall_oss_ros.core.contract.view_names import KNOWN_VIEWS, LEROBOT_IMAGE_PREFIX
+from wall_oss_ros.policy.backend import Observation
+from wall_oss_ros.policy.prompts import language_prompt, prompt
+from wall_oss_ros.policy.wall_oss.normalization import Normalizer
+from wall_oss_ros.policy.wall_oss.processor_wall_oss import ObservationError, WallOssProcessor
+from wall_oss_ros.policy.wall_oss_05.configuration_wall_oss_05 import ACTION_DIM, STATE_DIM
+from wall_oss_ros.policy.wall_oss_05.modeling_wall_oss_05 import Inputs05
 
 STATE_BINS = 512
 BIN_EDGES = np.linspace(-1.0, 1.0, STATE_BINS + 1)[:-1]  # left edges
 QUANTILE_EPS = 1e-8  # the span used where q99 == q01 (a constant slot)
 IMAGE_LONG_SIDE = 448  # [px] before Qwen's smart_resize
+STATE_SLOT_MODES = ("all", "active")
 
 
 def normalize_quantiles(state: np.ndarray, q01: np.ndarray, q99: np.ndarray) -> np.ndarray:
@@ -51,3 +61,77 @@ def long_side_size(width: int, height: int, target: int = IMAGE_LONG_SIDE) -> tu
     if width > height:
         return target, int(target * height / width)
     return int(target * width / height), target
+
+
+def camera_label(camera: str) -> str:
+    """The prompt's name of a LeRobot camera key, as the release labels it ('face_view' → 'front view',
+    others with '_' as spaces: 'top' stays 'top')."""
+    key = camera.removeprefix(LEROBOT_IMAGE_PREFIX)
+    return KNOWN_VIEWS.get(key, key.replace("_", " "))
+
+
+def resize_long_side(image: np.ndarray) -> Image.Image:
+    """H×W×3 uint8 → a PIL image with the long side at 448 (PIL's default resampling, as the release)."""
+    height, width = image.shape[:2]
+    picture = Image.fromarray(image)
+    size = long_side_size(width, height)
+    return picture if size == (width, height) else picture.resize(size)
+
+
+class WallOss05Processor(WallOssProcessor):
+    """Observation → Inputs05 the way the release builds them; normalised actions → robot units (inherited).
+
+    The instruction is used as given (no full stop appended). State slots without a contract value are
+    zero before normalisation, as LeRobot pads; `state_slots` "all" writes every one of the 26 (LeRobot's
+    port), "active" only the contract's (wall-x drops masked slots from the text)."""
+
+    def __init__(self, hf_processor: object, contract: RobotContract, normalizer: Normalizer, horizon: int,
+                 state_slots: str = "all") -> None:
+        super().__init__(hf_processor, contract, normalizer, horizon, STATE_DIM, ACTION_DIM)
+        if state_slots not in STATE_SLOT_MODES:
+            raise ValueError(f"state_slots must be one of {STATE_SLOT_MODES}, got {state_slots!r}")
+        self.state_slots = state_slots
+
+    def images(self, obs: Observation) -> list[Image.Image]:
+        return [resize_long_side(img) for img in self.checked_images(obs)]
+
+    @staticmethod
+    def instruction(obs: Observation) -> str:
+        instruction = obs.instruction or ""
+        if not instruction.strip():
+            raise ObservationError("instruction: empty; the policy needs a task description")
+        return instruction
+
+    def state_string(self, state: np.ndarray) -> str:
+        """The state's text: contract values into their slots, zero elsewhere, normalised, binned."""
+        state = np.asarray(state, dtype=float)
+        if state.shape != (len(self.state_index),):
+            raise ObservationError(f"state: {state.shape[0] if state.ndim == 1 else state.shape} values, the "
+                                   f"contract maps {len(self.state_index)} ({', '.join(self.state_names[:3])}, …)")
+        bad = [self.state_names[i] for i in np.flatnonzero(~np.isfinite(state))]
+        if bad:
+            raise ObservationError(f"state: not finite for {bad[:4]}")
+        slots = np.zeros(STATE_DIM)
+        slots[self.state_index] = state
+        active = None
+        if self.state_slots == "active":
+            active = np.zeros(STATE_DIM, dtype=bool)
+            active[self.state_index] = True
+        return state_text(state_bins(self.normalizer.state.normalize(slots)), active)
+
+    def _inputs(self, text: str, images: list[Image.Image], dof: torch.Tensor) -> Inputs05:
+        vision = self.hf.image_processor(images=images, return_tensors="pt")
+        tokens = self._tokens(text, vision["image_grid_thw"])
+        return Inputs05(tokens["input_ids"], tokens["attention_mask"], vision["pixel_values"],
+                        vision["image_grid_thw"], dof)
+
+    def __call__(self, obs: Observation, action_tokens: bool = True) -> Inputs05:
+        if not action_tokens:
+            raise ValueError("WALL-OSS-0.5 publishes the flow branch only (no FAST action tokens)")
+        text = flow_prompt(self.views, self.instruction(obs), self.horizon, self.state_string(obs.state))
+        return self._inputs(text, self.images(obs), torch.ones(1, self.horizon, ACTION_DIM))
+
+    def language_inputs(self, obs: Observation) -> Inputs05:
+        """The subtask (Uni-CoT) prompt: images and instruction, no state, no action tokens."""
+        return self._inputs(language_prompt(self.views, self.instruction(obs)), self.images(obs),
+                            torch.zeros(1, 0, ACTION_DIM))
