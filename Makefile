@@ -15,8 +15,10 @@ COLCON_LOG := build/colcon-build.log
 
 .PHONY: setup test test-under-load lint doctor demo fuzz clean lock
 
-# make demo [CHECKPOINT=/path/to/wall-oss-flow] [DURATION=20] [DEMO_OUT=outputs/demo] [DEVICE=cuda]
+# make demo [CHECKPOINT=/path/to/checkpoint] [MODEL=wall-oss-flow|wall-oss-0.5] [DURATION=20] [DEMO_OUT=outputs/demo]
+#           [DEVICE=cuda]; without a checkpoint a tiny random-weight one of MODEL's family is generated
 CHECKPOINT ?=
+MODEL ?= wall-oss-flow
 DURATION ?= 20
 FUZZ_EXAMPLES ?= 2000
 DEMO_OUT ?= outputs/demo
@@ -77,7 +79,7 @@ fuzz: setup
 	  python -m pytest test/fuzz test/core -q
 
 demo: setup
-	$(WITH_ENV) wall-oss-ros demo --out '$(DEMO_OUT)' --duration-s '$(DURATION)' \
+	$(WITH_ENV) wall-oss-ros demo --out '$(DEMO_OUT)' --duration-s '$(DURATION)' --model '$(MODEL)' \
 	  $(if $(CHECKPOINT),--checkpoint '$(CHECKPOINT)') $(if $(DEVICE),--device '$(DEVICE)')
 
 doctor: setup

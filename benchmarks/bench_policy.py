@@ -1,6 +1,8 @@
-"""Chunk latency of the WALL-OSS flow/fast runtime, every variant timed interleaved in one run.
+"""Chunk latency of the WALL-OSS runtimes, every variant timed interleaved in one run.
 
-Builds the architecture from a size profile (policy/wall_oss/size_profiles.py) with random weights
+Builds the architecture of a family (--family flow: wall-oss-flow/-fast; 0.5: WALL-OSS-0.5, no FAST
+branch) from its size profile (policy/wall_oss/size_profiles.py, policy/wall_oss_05/
+size_profiles_wall_oss_05.py) with random weights
 (nothing is downloaded) and times one chunk for synthetic images of the given size:
   flow, full recompute   vision + the whole sequence at each of the Euler steps (LeRobot's path)
   flow, prefix KV cache  vision + prefix once, then only the 32 action tokens per step
@@ -10,8 +12,8 @@ in each dtype asked for (fp32, and bf16 with fp32 norms and action head, as on a
 p50s measured in the same run. Sizes: tiny (the test checkpoint's dimensions), small (a CPU stand-in
 where compute, not Python, dominates), real (the published wall-oss-flow, ≈ 4 B parameters; for a GPU).
 
-    python benchmarks/bench_policy.py [--size tiny|small|real] [--cameras 1] [--image 224] [--runs 20]
-        [--dtypes fp32,bf16] [--fast-tokens 50] [--json out.json]
+    python benchmarks/bench_policy.py [--family flow|0.5] [--size tiny|small|real] [--cameras 1] [--image 224]
+        [--runs 20] [--dtypes fp32,bf16] [--fast-tokens 50] [--json out.json]
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from wall_oss_ros.policy.wall_oss.backend_wall_oss import cast_for_device, torch
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import WallOssConfig
 from wall_oss_ros.policy.wall_oss.modeling_wall_oss import ModelInputs, WallOssForAction
 from wall_oss_ros.policy.wall_oss.size_profiles import REAL_VOCAB_ROWS, SIZES, size_config
+from wall_oss_ros.policy.wall_oss_05 import size_profiles_wall_oss_05 as sizes_05
+from wall_oss_ros.policy.wall_oss_05.configuration_wall_oss_05 import WallOss05Config
+from wall_oss_ros.policy.wall_oss_05.modeling_wall_oss_05 import Inputs05, WallOss05ForAction
+
+STATE_TEXT_TOKENS = 52  # WALL-OSS-0.5's 26 state bins as text: about two tokens each
 
 
 def synthetic_inputs(config: WallOssConfig, cameras: int, image: int, horizon: int, device: str,
@@ -49,6 +56,29 @@ def synthetic_inputs(config: WallOssConfig, cameras: int, image: int, horizon: i
                        torch.ones(1, 1, width, device=device), torch.ones(1, horizon, width, device=device))
 
 
+def synthetic_inputs_05(config: WallOss05Config, cameras: int, image: int, horizon: int, device: str) -> Inputs05:
+    """The 0.5 prompt's layout: text, per camera a vision block, the state as text, the actions."""
+    action_id = config.text.vocab_size - 5
+    patches = image // 14
+    ids = list(range(10, 30))
+    for _ in range(cameras):
+        ids += [config.vision_start_token_id] + [config.image_token_id] * (patches // 2) ** 2 + [40, 41]
+    ids += list(range(50, 70)) + list(range(100, 100 + STATE_TEXT_TOKENS)) + [71, 72] + [action_id] * horizon
+    input_ids = torch.tensor([ids], device=device)
+    grid = torch.tensor([[1, patches, patches]] * cameras, device=device)
+    pixels = torch.randn(cameras * patches * patches, 3 * 2 * 14 * 14, device=device)
+    return Inputs05(input_ids, torch.ones_like(input_ids), pixels, grid,
+                    torch.ones(1, horizon, config.action_dim, device=device))
+
+
+def build_05(size: str, device: str, dtype_name: str) -> WallOss05ForAction:
+    torch.manual_seed(0)
+    config = WallOss05Config.from_dict(sizes_05.size_config(size))
+    model = WallOss05ForAction(config, action_token_id=config.text.vocab_size - 5)
+    cast_for_device(model, device, torch_dtype(dtype_name))
+    return model.eval()
+
+
 def build(size: str, device: str, dtype_name: str) -> WallOssForAction:
     torch.manual_seed(0)
     raw = size_config(size)
@@ -62,6 +92,7 @@ def build(size: str, device: str, dtype_name: str) -> WallOssForAction:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", choices=("flow", "0.5"), default="flow")
     parser.add_argument("--size", choices=SIZES, default="tiny")
     parser.add_argument("--cameras", type=int, default=1)
     parser.add_argument("--image", type=int, default=224, help="square image side [px]")
@@ -74,10 +105,17 @@ def main() -> int:
     args = parser.parse_args()
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     variants = {}
+    if args.family == "0.5":
+        args.fast_tokens = 0  # WALL-OSS-0.5 publishes the flow branch only
     for dtype_name in args.dtypes.split(","):
-        model = build(args.size, args.device, dtype_name)
-        flow_inputs = synthetic_inputs(model.config, args.cameras, args.image, 32, args.device)
-        fast_inputs = synthetic_inputs(model.config, args.cameras, args.image, 32, args.device, action_tokens=False)
+        if args.family == "0.5":
+            model = build_05(args.size, args.device, dtype_name)
+            flow_inputs = synthetic_inputs_05(model.config, args.cameras, args.image, 32, args.device)
+        else:
+            model = build(args.size, args.device, dtype_name)
+            flow_inputs = synthetic_inputs(model.config, args.cameras, args.image, 32, args.device)
+            fast_inputs = synthetic_inputs(model.config, args.cameras, args.image, 32, args.device,
+                                           action_tokens=False)
         noise = torch.randn(1, 32, model.config.action_dim, device=args.device)
         variants[f"flow, full recompute, {dtype_name}"] = lambda m=model, i=flow_inputs, n=noise: m.sample_actions(
             i, n, args.steps, use_prefix_cache=False)
@@ -99,7 +137,8 @@ def main() -> int:
                 sync()
                 times[label].append((time.perf_counter() - t0) * 1e3)
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    print(f"machine: {platform.machine()}, device {args.device}, torch {torch.__version__}; size {args.size} "
+    print(f"machine: {platform.machine()}, device {args.device}, torch {torch.__version__}; family {args.family}, "
+          f"size {args.size} "
           f"({params:.1f} M parameters), {args.cameras} camera(s) {args.image}², "
           f"{flow_inputs.input_ids.shape[1]} tokens, {args.steps} Euler steps, {args.runs} runs")
     result = {}

@@ -54,3 +54,11 @@ def tiny_checkpoint(tmp_path_factory):
     from wall_oss_ros.tools.make_tiny_checkpoint import write
 
     return write(tmp_path_factory.mktemp("ckpt") / "transformers", "transformers", "aloha_bimanual", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint_05(tmp_path_factory):
+    """A tiny random WALL-OSS-0.5 checkpoint (x-square-robot layout), written once per test session."""
+    from wall_oss_ros.tools.make_tiny_checkpoint_05 import write
+
+    return write(tmp_path_factory.mktemp("ckpt_05") / "x-square", "x-square", "aloha_bimanual", seed=0)

@@ -74,3 +74,19 @@ def test_short_closed_loop_demo_moves_the_sim_within_limits(domain_id, tmp_path,
     assert code == 0, replay_log[-2000:]
     assert "/policy_node/action_chunk" in replay_log.split("not replayed")[1]  # named as left in the bag
     assert chunks, f"no chunk from the replayed frames; policy: {policy.stderr()[-2000:]}"
+
+
+def test_the_demo_runs_a_wall_oss_05_checkpoint_within_limits(domain_id, tmp_path):
+    """`make demo MODEL=wall-oss-0.5`: the same closed loop with a generated tiny WALL-OSS-0.5 checkpoint."""
+    out = tmp_path / "demo_05"
+    env = {**os.environ, **ros_environment(domain_id=domain_id)}
+    done = subprocess.run([sys.executable, "-m", "wall_oss_ros.tools.cli", "demo", "--out", str(out),
+                           "--duration-s", "2", "--model", "wall-oss-0.5"], env=env, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+    log = (out / "graph.log").read_text() if (out / "graph.log").exists() else ""
+    assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}\n{log[-3000:]}"
+    assert "a wall-oss-0.5 checkpoint (" in log  # the policy node says which family it loaded
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["limit_violations_total"] == 0, summary["limit_violations"]
+    assert summary["chunks"] >= 1 and summary["commands"] > 50
+    assert "random-weight** wall-oss-0.5 model" in (out / "report.md").read_text()

@@ -158,3 +158,20 @@ def test_subtask_generation_runs_through_the_language_expert(backend_05, aloha):
         backend_05.subtask_max_tokens = 0
     assert len(ids) == 4 and isinstance(text, str)
     assert int((inputs.input_ids == backend_05.model.action_token_id).sum()) == 0
+
+
+@pytest.mark.parametrize("name", ["aloha_bimanual", "bimanual_ee", "mobile_manipulator"])
+def test_every_shipped_contract_maps_into_the_26_slots(tmp_path, name):
+    """The 0.5 fine-tuning layouts through the robot contracts: ALOHA's 14 joints, the dual-arm relative
+    position + 6-D rotation + gripper (20, padded to 26), and the mobile manipulator's base/lift/head slots."""
+    from test.support.robots import contract
+    from wall_oss_ros.policy.wall_oss_05.backend_wall_oss_05 import WallOss05Backend
+    from wall_oss_ros.tools.make_tiny_checkpoint_05 import write
+
+    c = contract(name)
+    backend = WallOss05Backend(write(tmp_path / name, "x-square", name), c, device="cpu")
+    state = np.zeros(len(backend.processor.state_index))
+    images = {cam.name: np.full((240, 320, 3), 90, np.uint8) for cam in c.cameras}
+    result = backend.infer(Observation(images, state, "tidy up"))
+    assert result.actions.shape == (32, c.action_dim) and np.all(np.isfinite(result.actions))
+    assert max(backend.processor.action_index) < 26 and len(backend.processor.state_string(state).split()) == 26

@@ -50,10 +50,13 @@ class Robot:
             self.feed()
 
 
-def test_chunks_carry_the_t_obs_of_the_frames_used(ros_node, domain_id, tiny_checkpoint):
+@pytest.mark.parametrize("family", ["wall-oss-flow", "wall-oss-0.5"])
+def test_chunks_carry_the_t_obs_of_the_frames_used(ros_node, domain_id, request, family):
+    """Either family, with the same parameters; the node says which family it found."""
+    checkpoint = request.getfixturevalue("tiny_checkpoint" if family == "wall-oss-flow" else "tiny_checkpoint_05")
     robot = Robot(ros_node)
     c, chunks, published = robot.c, robot.chunks, robot.published
-    node = node_process("policy_node", domain_id, checkpoint=tiny_checkpoint, instruction="insert the peg",
+    node = node_process("policy_node", domain_id, checkpoint=checkpoint, instruction="insert the peg",
                         device="cpu")
     try:
         robot.feed_until(lambda: len(chunks) >= 3)
@@ -67,6 +70,7 @@ def test_chunks_carry_the_t_obs_of_the_frames_used(ros_node, domain_id, tiny_che
     ids = [chunk.chunk_id for chunk in chunks]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert len({chunk.header.stamp.sec * 10**9 + chunk.header.stamp.nanosec for chunk in chunks}) == len(chunks)
+    assert f"a {family} checkpoint (" in node.stderr()
 
 
 def test_fast_mode_that_cannot_decode_publishes_no_chunk_and_says_why(ros_node, domain_id, tiny_checkpoint):

@@ -30,9 +30,14 @@ def _doctor(args: argparse.Namespace) -> int:
 def _make_tiny_checkpoint(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from wall_oss_ros.tools.make_tiny_checkpoint import write
-
-    print(write(Path(args.out), args.layout, args.contract, args.seed))
+    if args.family == "wall-oss-0.5":
+        from wall_oss_ros.tools.make_tiny_checkpoint_05 import LAYOUTS, write
+    else:
+        from wall_oss_ros.tools.make_tiny_checkpoint import LAYOUTS, write
+    layout = args.layout or LAYOUTS[0]
+    if layout not in LAYOUTS:
+        raise SystemExit(f"--layout {layout!r}: {args.family} is written as one of {', '.join(LAYOUTS)}")
+    print(write(Path(args.out), layout, args.contract, args.seed))
     return 0
 
 
@@ -54,7 +59,7 @@ def _demo(args: argparse.Namespace) -> int:
     from wall_oss_ros.tools.demo import run_demo
 
     return run_demo(Path(args.out), Path(args.checkpoint) if args.checkpoint else None, args.duration_s,
-                    args.task, args.device, args.camera_hz, args.shadows, args.real_time_factor)
+                    args.task, args.device, args.camera_hz, args.shadows, args.real_time_factor, args.model)
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -96,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_doctor)
     tiny = sub.add_parser("make-tiny-checkpoint", help="write a tiny random WALL-OSS checkpoint (offline)")
     tiny.add_argument("out", help="output directory")
-    tiny.add_argument("--layout", choices=["transformers", "lerobot", "upstream"], default="transformers")
+    tiny.add_argument("--family", choices=["wall-oss-flow", "wall-oss-0.5"], default="wall-oss-flow")
+    tiny.add_argument("--layout", default="", help="wall-oss-flow: transformers (default), lerobot, upstream, "
+                      "wallx-1.1; wall-oss-0.5: x-square (default), lerobot")
     tiny.add_argument("--contract", default="aloha_bimanual", help="robot contract sizing the statistics")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=_make_tiny_checkpoint)
@@ -106,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="closed loop on the simulated ALOHA robot, recorded, with a report")
     demo.add_argument("--out", default="outputs/demo", help="directory for the bag, plots and report")
     demo.add_argument("--checkpoint", default="", help="WALL-OSS checkpoint; empty: a generated tiny one")
+    demo.add_argument("--model", default="wall-oss-flow", choices=["wall-oss-flow", "wall-oss-0.5"],  # demo.MODELS
+                      help="family of the generated tiny checkpoint (a given checkpoint says its own)")
     demo.add_argument("--duration-s", type=float, default=20.0, help="sim time to run [s]")
     demo.add_argument("--task", default="AlohaInsertion-v0", choices=["AlohaInsertion-v0", "AlohaTransferCube-v0"])
     demo.add_argument("--device", default="", help="torch device for the policy; empty: cuda if present")

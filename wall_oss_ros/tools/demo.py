@@ -25,6 +25,7 @@ from wall_oss_ros.ros.dds import ros_environment
 from wall_oss_ros.sim.aloha_sim import TASK_INSTRUCTIONS
 
 CONTRACT = "aloha_bimanual"
+MODELS = ("wall-oss-flow", "wall-oss-0.5")  # families of the generated tiny checkpoint
 WALL_TIMEOUT_FACTOR = 20.0  # give up when sim time advances slower than 1/20 of real time
 ALOHA_START_POSE = (0.0, -0.96, 1.16, 0.0, -0.3, 0.0)  # gym-aloha's arm start pose [rad]
 ARM_SPREAD_RAD = 0.1  # [rad] half-range of the arm action statistics
@@ -68,8 +69,22 @@ def recorded_topics(contract) -> dict[str, str]:  # noqa: ANN001 - RobotContract
             "/sim_node/reward": "std_msgs/msg/Float64"}
 
 
+def write_tiny(checkpoint: Path, model: str, contract) -> None:  # noqa: ANN001 - RobotContract
+    """The demo's tiny checkpoint of the family, its action statistics narrowed around the start pose."""
+    if model == MODELS[0]:
+        from wall_oss_ros.tools.make_tiny_checkpoint import write
+
+        write(checkpoint, "transformers", CONTRACT, 0, demo_action_range(contract))
+    else:
+        from wall_oss_ros.tools.make_tiny_checkpoint_05 import write as write_05
+
+        write_05(checkpoint, "x-square", CONTRACT, 0, demo_action_range(contract))
+
+
 def run_demo(out_dir: Path, checkpoint: Path | None, duration_s: float, task: str = "AlohaInsertion-v0",
-             device: str = "", camera_hz: float = 15.0, shadows: bool = False, real_time_factor: float = 0.5) -> int:
+             device: str = "", camera_hz: float = 15.0, shadows: bool = False, real_time_factor: float = 0.5,
+             model: str = MODELS[0]) -> int:
+    """model: the family of the generated tiny checkpoint when none is given (a given one says its own)."""
     import rclpy
     from rclpy.parameter import Parameter
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -77,17 +92,18 @@ def run_demo(out_dir: Path, checkpoint: Path | None, duration_s: float, task: st
 
     from wall_oss_ros.core.contract import load_contract
     from wall_oss_ros.tools.bag_record import BagRecorder
-    from wall_oss_ros.tools.make_tiny_checkpoint import write
     from wall_oss_ros.tools.run_report import write_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
     contract = load_contract(config_path("robots", f"{CONTRACT}.yaml"))
     tiny = checkpoint is None
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if tiny:
-        checkpoint = out_dir / "tiny_checkpoint"
+        checkpoint = out_dir / ("tiny_checkpoint" if model == MODELS[0] else "tiny_checkpoint_05")
         if not (checkpoint / "config.json").is_file():
-            print(f"generating a tiny random-weight checkpoint in {checkpoint}")
-            write(checkpoint, "transformers", CONTRACT, 0, demo_action_range(contract))
+            print(f"generating a tiny random-weight {model} checkpoint in {checkpoint}")
+            write_tiny(checkpoint, model, contract)
     graph_file = out_dir / "graph.yaml"
     spec = graph(checkpoint, task, device, camera_hz, shadows, real_time_factor)
     graph_file.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -144,7 +160,7 @@ def run_demo(out_dir: Path, checkpoint: Path | None, duration_s: float, task: st
     wall = time.monotonic() - started
     notes = (f"{duration_s:.0f} s of sim time of `{task}` in {wall:.0f} s of wall time, closed loop: sim_node → "
              f"policy_node → executor_node → sim_node, each in its own process over DDS. "
-             + ("Checkpoint: a tiny **random-weight** model generated offline; it exercises the pipeline "
+             + (f"Checkpoint: a tiny **random-weight** {model} model generated offline; it exercises the pipeline "
                 "(timing, safety, smoothness), not the task. " if tiny else f"Checkpoint: `{checkpoint}`. "))
     report = write_report(bag, contract, out_dir, "wall_oss_ros demo: gym-aloha closed loop", notes)
     print(f"report: {report}")

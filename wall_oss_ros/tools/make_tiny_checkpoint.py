@@ -135,6 +135,22 @@ def contract_statistics(contract: RobotContract, width: int, state: bool) -> tup
     return lo, delta
 
 
+def action_statistics(contract: RobotContract, width: int,
+                      action_range: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+    """min / delta per action slot: the contract's limits, or (low, high) per contract action dimension."""
+    lo, delta = contract_statistics(contract, width, False)
+    if action_range is None:
+        return lo, delta
+    low, high = (np.asarray(x, dtype=float) for x in action_range)
+    if low.shape != (contract.action_dim,) or high.shape != low.shape or np.any(high <= low):
+        raise ValueError(f"action_range needs low < high, {contract.action_dim} values each")
+    for g in contract.groups:
+        cols = contract.action_slice(g)
+        lo[list(g.action_slots)] = low[cols]
+        delta[list(g.action_slots)] = (high - low)[cols]
+    return lo, delta
+
+
 def _transformers_layout(out: Path, contract: RobotContract, seed: int,
                          action_range: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, torch.Tensor]:
     """Writes the transformers layout; returns its safetensors content."""
@@ -149,15 +165,8 @@ def _transformers_layout(out: Path, contract: RobotContract, seed: int,
     reactive_init(model, seed)
     state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
     for what, width, is_state in (("action", contract.max_action_dim, False), ("propri", contract.max_state_dim, True)):
-        lo, delta = contract_statistics(contract, width, is_state)
-        if action_range is not None and not is_state:
-            low, high = (np.asarray(x, dtype=float) for x in action_range)
-            if low.shape != (contract.action_dim,) or high.shape != low.shape or np.any(high <= low):
-                raise ValueError(f"action_range needs low < high, {contract.action_dim} values each")
-            for g in contract.groups:
-                cols = contract.action_slice(g)
-                lo[list(g.action_slots)] = low[cols]
-                delta[list(g.action_slots)] = (high - low)[cols]
+        lo, delta = (contract_statistics(contract, width, is_state) if is_state else
+                     action_statistics(contract, width, action_range))
         state[f"action_preprocessor.normalizer_{what}.min.{DATASET}"] = torch.tensor(lo, dtype=torch.float32)
         state[f"action_preprocessor.normalizer_{what}.delta.{DATASET}"] = torch.tensor(delta, dtype=torch.float32)
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})

@@ -25,7 +25,13 @@ from wall_oss_ros.core.resources import config_path
 from wall_oss_ros.policy.prompts import ACTION_TOKEN, PROPRI_TOKEN
 from wall_oss_ros.policy.wall_oss_05.configuration_wall_oss_05 import ACTION_DIM, STATE_DIM, WallOss05Config
 from wall_oss_ros.policy.wall_oss_05.modeling_wall_oss_05 import WallOss05ForAction
-from wall_oss_ros.tools.make_tiny_checkpoint import build_hf_processor, contract_statistics, reactive_init
+from wall_oss_ros.policy.wall_oss_05.size_profiles_wall_oss_05 import size_config
+from wall_oss_ros.tools.make_tiny_checkpoint import (
+    action_statistics,
+    build_hf_processor,
+    contract_statistics,
+    reactive_init,
+)
 
 LAYOUTS = ("x-square", "lerobot")
 QWEN_SPECIAL = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
@@ -35,38 +41,30 @@ NORMALIZERS = ("action", "propri")  # continuous-flow action and proprioception 
 
 
 def tiny_config(ids: dict[str, int]) -> dict:
-    """The author config.json's shape (nested text/vision configs) at a CPU's size: text 64 wide, action
-    expert 32 (dim_inputs [64, 32]), head_dim 16 (mrope sections sum to 8)."""
-    rope = {"type": "mrope", "mrope_section": [2, 3, 3]}
-    text = {"model_type": "qwen2_5_vl_text", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "hidden_act": "silu", "rms_norm_eps": 1e-6,
-            "max_position_embeddings": 4096, "rope_theta": 1e6, "rope_scaling": rope, "vocab_size": 512,
-            "attention_dropout": 0.0, "use_sliding_window": False, "tie_word_embeddings": True,
-            "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"]}
-    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
-              "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
-              "fullatt_block_indexes": [1], "in_channels": 3, "tokens_per_second": 2, "hidden_act": "silu"}
-    return {"architectures": ["Qwen2_5_VLMoEForAction"], "model_type": "qwen2_5_vl", "text_config": text,
-            "vision_config": vision, "rope_scaling": rope, "tie_word_embeddings": True,
-            "image_token_id": ids["<|image_pad|>"], "video_token_id": ids["<|video_pad|>"],
-            "vision_start_token_id": ids["<|vision_start|>"], "vision_end_token_id": ids["<|vision_end|>"],
-            "num_experts": 2, "attention_moe": True, "mlp_moe": True, "norm_moe": True, "dim_inputs": [64, 32],
-            "experts": [{"hidden_size": 64, "intermediate_size": 128}, {"hidden_size": 32, "intermediate_size": 48}],
-            "action_hidden_size": 32,
-            "noise_scheduler": {"beta_alpha": 1.5, "beta_beta": 1.0, "s": 0.999, "time_shift": 1.0}}
+    """The author config.json at the test size (text 64 wide, action expert 32, head_dim 16), with the tiny
+    tokenizer's ids; its text config names the tokenizer's end and padding tokens."""
+    raw = size_config("tiny", {k: ids[t] for k, t in (("image_token_id", "<|image_pad|>"),
+                                                      ("video_token_id", "<|video_pad|>"),
+                                                      ("vision_start_token_id", "<|vision_start|>"),
+                                                      ("vision_end_token_id", "<|vision_end|>"))})
+    raw["text_config"].update(max_position_embeddings=4096, bos_token_id=ids["<|endoftext|>"],
+                              eos_token_id=ids["<|im_end|>"])
+    return raw
 
 
-def quantiles(contract_name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """q01 / q99 per model slot (26) for the state and the action, from the contract's limits."""
+def quantiles(contract_name: str, action_range: tuple[np.ndarray, np.ndarray] | None = None) -> dict[
+        str, tuple[np.ndarray, np.ndarray]]:
+    """q01 / q99 per model slot (26) for the state (the contract's limits) and the action (the limits, or
+    action_range: (low, high) per contract action dimension)."""
     contract = load_contract(config_path("robots", f"{contract_name}.yaml"))
-    out = {}
-    for key, width, is_state in (("observation.state", STATE_DIM, True), ("action", ACTION_DIM, False)):
-        lo, delta = contract_statistics(contract, width, is_state)
-        out[key] = (lo, lo + delta)
-    return out
+    state_lo, state_delta = contract_statistics(contract, STATE_DIM, True)
+    action_lo, action_delta = action_statistics(contract, ACTION_DIM, action_range)
+    return {"observation.state": (state_lo, state_lo + state_delta), "action": (action_lo, action_lo + action_delta)}
 
 
-def write(out: Path, layout: str = "x-square", contract_name: str = "aloha_bimanual", seed: int = 0) -> Path:
+def write(out: Path, layout: str = "x-square", contract_name: str = "aloha_bimanual", seed: int = 0,
+          action_range: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
+    """action_range: see quantiles (a narrow range around a safe pose keeps a random model's motion there)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}")
     out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +77,7 @@ def write(out: Path, layout: str = "x-square", contract_name: str = "aloha_biman
     model = WallOss05ForAction(config, action_token_id=len(tok) + 1)
     reactive_init(model, seed)
     state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
-    stats = quantiles(contract_name)
+    stats = quantiles(contract_name, action_range)
     for what, key in zip(NORMALIZERS, ("action", "observation.state"), strict=True):
         q01, q99 = stats[key]
         state[f"action_preprocessor.normalizer_{what}.min.{DATASET}"] = torch.tensor(q01, dtype=torch.float32)
