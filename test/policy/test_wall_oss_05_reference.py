@@ -6,8 +6,8 @@ Figures: token ids, attention mask and image grid equal; pixel values to 1e-6 (s
 state text equal (with a slot exactly at q01, one past q99 and one below q01: bins 0, 511, 0); the first
 denoising step's velocity and the 10-step chunk, normalised and in robot units, to 1e-5 in float32, on both
 the prefix-cache and the full-recompute path (measured on 2026-12-01: the full recompute equals the port's
-normalised chunk exactly, the prefix cache to 6e-7, for a chunk spanning 8.45). Real-size names and shapes: the port's 901 weights on the meta
-device equal this model's.
+normalised chunk exactly, the prefix cache to 6e-7, for a chunk spanning 8.45). Real-size names and
+shapes: the port's 901 weights on the meta device equal this model's. A policy LeRobot saved loads too.
 """
 
 from __future__ import annotations
@@ -95,3 +95,20 @@ def test_real_size_weights_are_the_ports_on_the_meta_device():
     ours = sorted([k, list(v.shape)] for k, v in model.state_dict().items() if k != "lm_head.weight")
     assert len(reference["keys"]) == 901  # + 160 normaliser tensors = the conversion's 1,061
     assert ours == sorted(reference["keys"])
+
+
+def test_a_policy_lerobot_saved_itself_loads_and_gives_the_ports_chunk(expected, aloha):
+    """lerobot_saved/ is what the port's `WallOSS05Policy.save_pretrained` and its processors'
+    `save_pretrained` wrote for the same tiny checkpoint (LeRobot 544a7e4, run outside the project; LeRobot
+    reloaded it with `from_pretrained`): no normaliser tensors, the vision MLP fused, the stats in the
+    pre/post-processors' files, only the four tokenizer/processor files the port copies."""
+    from wall_oss_ros.policy.loader import load_backend
+
+    image, noise = reference_inputs()
+    backend, found = load_backend(DATA / "lerobot_saved", aloha, device="cpu")
+    assert found.startswith("a wall-oss-0.5 checkpoint") and backend.layout == "lerobot"
+    assert backend.normalizer_tensors == 0
+    state = np.asarray(expected["inputs"]["state"])[: aloha.action_dim]
+    result = backend.infer(Observation({"top": image}, state, expected["instruction"]), noise=torch.from_numpy(noise))
+    np.testing.assert_allclose(result.actions, np.asarray(expected["actions"])[:, backend.processor.action_index],
+                               atol=1e-5)

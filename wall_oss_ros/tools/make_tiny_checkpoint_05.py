@@ -85,6 +85,7 @@ def write(out: Path, layout: str = "x-square", contract_name: str = "aloha_biman
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     processor.save_pretrained(str(out))
     processor.image_processor.save_pretrained(str(out))  # preprocessor_config.json, as the release ships it
+    tok.backend_tokenizer.model.save(str(out))  # vocab.json + merges.txt beside tokenizer.json, as Qwen's files
     assert ACTION_TOKEN not in tok.get_vocab() and PROPRI_TOKEN not in tok.get_vocab()
     if layout == "x-square":
         (out / "config.json").write_text(json.dumps(raw, indent=2))

@@ -7,12 +7,15 @@ x-square  x-square-robot/wall-oss-0.5: config.json is the author's model config;
 lerobot   lerobot/wall-oss-0.5: config.json is a LeRobot policy ("type": "wall_oss_05") with the author
           config as vlm_config; the same model.safetensors (normaliser keys kept, unused); QUANTILES
           statistics (observation.state.q01/q99, action.q01/q99) in the pre/post-processors' state files.
-Either way the normaliser tensors are statistics, not parameters: they are split off and counted.
+Either way the normaliser tensors are statistics, not parameters: they are split off and counted. A
+policy LeRobot saved itself (after fine-tuning) holds no normaliser tensors and its vision MLP fused
+(`visual.blocks.N.mlp.gate_up_proj`, gate rows then up rows): it is split back into the stored form.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,22 @@ class Resolved05:
     dataset: str | None
     horizon: int | None
     trained_cameras: list[str] | None  # LeRobot camera_key_mapping values, in prompt order
+
+
+FUSED_VISION_MLP = re.compile(r"^(visual\.blocks\.\d+\.mlp\.)gate_up_proj\.(weight|bias)$")
+
+
+def unfuse_vision_mlp(state: dict[str, torch.Tensor]) -> int:
+    """gate_up_proj → gate_proj + up_proj (halves of the rows), in place; returns how many were split."""
+    fused = [k for k in state if FUSED_VISION_MLP.match(k)]
+    for key in fused:
+        prefix, kind = FUSED_VISION_MLP.match(key).groups()
+        value = state.pop(key)
+        if value.shape[0] % 2:
+            raise CheckpointError(f"{key}: {value.shape[0]} rows cannot be gate and up halves")
+        state[f"{prefix}gate_proj.{kind}"], state[f"{prefix}up_proj.{kind}"] = (
+            part.contiguous() for part in value.chunk(2, dim=0))
+    return len(fused)
 
 
 def _quantiles(q01: object, q99: object, width: int) -> SlotStats:
@@ -113,6 +132,7 @@ def _resolve(directory: Path, dataset: str | None) -> Resolved05:
     if not isinstance(content, dict):
         raise CheckpointError(f"{source}: expected a JSON object")
     state = read_state_dict(directory)
+    unfuse_vision_mlp(state)
     found = split_normalizer(state)
     count = sum(len(stats) for per in found.values() for stats in per.values())
     if content.get("type") == "wall_oss_05":
