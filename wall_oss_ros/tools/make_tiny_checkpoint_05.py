@@ -38,6 +38,7 @@ QWEN_SPECIAL = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|
                 "<|video_pad|>", "<|endoftext|>")
 DATASET = "tiny"
 NORMALIZERS = ("action", "propri")  # continuous-flow action and proprioception normalisers, per dataset
+NORM_MAP = {"VISUAL": "IDENTITY", "STATE": "QUANTILES", "ACTION": "QUANTILES"}
 
 
 def tiny_config(ids: dict[str, int]) -> dict:
@@ -92,21 +93,38 @@ def write(out: Path, layout: str = "x-square", contract_name: str = "aloha_biman
         norm = {k: {"q01": q01.tolist(), "q99": q99.tolist()} for k, (q01, q99) in stats.items()}
         (out / "norm_stats.json").write_text(json.dumps({"norm_stats": norm}, indent=2))
         return out
+    contract = load_contract(config_path("robots", f"{contract_name}.yaml"))
+    cameras = {f"observation.images.{c.view.replace(' ', '_')}": c.view.replace(" ", "_") for c in contract.cameras}
+    features = {"observation.state": {"type": "STATE", "shape": [STATE_DIM]},
+                **{key: {"type": "VISUAL", "shape": [3, 480, 640]} for key in cameras}}
+    action_feature = {"action": {"type": "ACTION", "shape": [ACTION_DIM]}}
     policy = {"type": "wall_oss_05", "pretrained_name_or_path": ".", "vlm_config": raw, "n_obs_steps": 1,
+              "input_features": features, "output_features": action_feature, "camera_key_mapping": cameras,
               "chunk_size": 32, "n_action_steps": 32, "max_action_dim": ACTION_DIM, "max_state_dim": STATE_DIM,
-              "num_inference_timesteps": 10, "action_branch": "flow",
-              "normalization_mapping": {"VISUAL": "IDENTITY", "STATE": "QUANTILES", "ACTION": "QUANTILES"}}
+              "num_inference_timesteps": 10, "action_branch": "flow", "normalization_mapping": NORM_MAP}
     (out / "config.json").write_text(json.dumps(policy, indent=2))
-    post = {"action": stats["action"]}
-    for pipeline, step, keys in (("policy_preprocessor", "step_3_normalizer_processor", stats),
-                                 ("policy_postprocessor", "step_0_unnormalizer_processor", post)):
-        tensors = {f"{k}.{q}": torch.tensor(v, dtype=torch.float32) for k, pair in keys.items()
-                   for q, v in zip(("q01", "q99"), pair, strict=True)}
-        name = f"{pipeline}_{step}.safetensors"
-        save_file(tensors, str(out / name))
-        registry = step.split("_", 2)[2]
-        (out / f"{pipeline}.json").write_text(json.dumps(
-            {"name": pipeline, "steps": [{"registry_name": registry, "state_file": name}]}, indent=2))
+    normalizer = {"eps": 1e-8, "features": {**features, **action_feature}, "norm_map": NORM_MAP}
+    pipelines = {  # the steps LeRobot's wall_oss_05 processors save, with the statistics in their state files
+        "policy_preprocessor": [
+            ("rename_observations_processor", {"rename_map": {}}), ("to_batch_processor", {}),
+            ("wall_oss_05_task_passthrough", {}), ("wall_oss_05_pad_state", {"max_state_dim": STATE_DIM}),
+            ("wall_oss_05_pad_action", {"max_action_dim": ACTION_DIM}), ("normalizer_processor", normalizer),
+            ("wall_oss_05_clamp_normalized", {}), ("device_processor", {"device": "cpu", "float_dtype": None})],
+        "policy_postprocessor": [
+            ("unnormalizer_processor", {**normalizer, "features": action_feature}),
+            ("wall_oss_05_crop_action", {"action_dim": None}), ("device_processor", {"device": "cpu",
+                                                                                    "float_dtype": None})]}
+    tensors = {f"{k}.{q}": torch.tensor(v, dtype=torch.float32) for k, pair in stats.items()
+               for q, v in zip(("q01", "q99"), pair, strict=True)}
+    for pipeline, steps in pipelines.items():
+        entries = []
+        for index, (registry, config) in enumerate(steps):
+            entry = {"registry_name": registry, "config": config}
+            if registry.endswith("normalizer_processor"):
+                entry["state_file"] = f"{pipeline}_step_{index}_{registry}.safetensors"
+                save_file(tensors, str(out / entry["state_file"]))
+            entries.append(entry)
+        (out / f"{pipeline}.json").write_text(json.dumps({"name": pipeline, "steps": entries}, indent=2))
     return out
 
 
