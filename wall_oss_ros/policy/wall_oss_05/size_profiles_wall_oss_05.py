@@ -46,9 +46,11 @@ def size_config(size: str, token_ids: dict[str, int] | None = None) -> dict[str,
         k: text["vocab_size"] - 1 - i for i, k in enumerate(QWEN_TOKEN_IDS)})
     ids.update(token_ids or {})
     rope = {"type": "mrope", "mrope_section": text.pop("mrope_section")}
+    ends = {"bos_token_id": 151643, "eos_token_id": 151645} if size == "real" else {
+        "bos_token_id": text["vocab_size"] - 6, "eos_token_id": text["vocab_size"] - 7}
     text_config = {"model_type": "qwen2_5_vl_text", **text, "hidden_act": "silu", "rms_norm_eps": 1e-6,
                    "max_position_embeddings": 128_000, "rope_theta": 1e6, "rope_scaling": rope,
-                   "attention_dropout": 0.0, "use_sliding_window": False, "tie_word_embeddings": True}
+                   "attention_dropout": 0.0, "use_sliding_window": False, "tie_word_embeddings": True, **ends}
     vision_config = {**vision, "out_hidden_size": hidden, "patch_size": 14, "spatial_merge_size": 2,
                      "temporal_patch_size": 2, "window_size": 112, "in_channels": 3, "tokens_per_second": 2,
                      "hidden_act": "silu"}
