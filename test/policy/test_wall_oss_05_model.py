@@ -175,3 +175,70 @@ def test_every_shipped_contract_maps_into_the_26_slots(tmp_path, name):
     result = backend.infer(Observation(images, state, "tidy up"))
     assert result.actions.shape == (32, c.action_dim) and np.all(np.isfinite(result.actions))
     assert max(backend.processor.action_index) < 26 and len(backend.processor.state_string(state).split()) == 26
+
+
+def test_rtc_guidance_inpaints_the_committed_prefix(backend_05, aloha):
+    from test.policy.test_rtc import COMMITTED
+    from wall_oss_ros.policy.backend import RtcRequest
+
+    noise = backend_05.sample_noise()
+    free = backend_05.infer(observation(aloha), noise=noise).actions
+    guided = backend_05.infer(observation(aloha), rtc=RtcRequest(COMMITTED, 5), noise=noise)
+    free_error = np.abs(free[:5] - COMMITTED[:5]).max()
+    guided_error = np.abs(guided.actions[:5] - COMMITTED[:5]).max()
+    assert guided.rtc_prefix_steps == 5 and free_error > 0.5
+    assert guided_error < 0.1 * free_error and np.all(np.isfinite(guided.actions))
+
+
+def test_the_subtask_replaces_the_task_in_the_action_prompt(backend_05, aloha):
+    """Uni-CoT as wall-x serves WALL-OSS-0.5: subtask first, then the action prompt with it as the task; a
+    blank answer (what the tiny random model gives: newlines) keeps the task."""
+    obs = observation(aloha)
+    acting = backend_05.acting_observation(obs, "pick up the peg")
+    assert acting.instruction == "pick up the peg" and acting.state is obs.state
+    assert backend_05.acting_observation(obs, "") is obs
+    noise = backend_05.sample_noise()
+    as_task = backend_05.infer(observation(aloha, instruction="pick up the peg"), noise=noise).actions
+    np.testing.assert_allclose(backend_05.infer(acting, noise=noise).actions, as_task, atol=1e-6)
+    backend_05.subtask_max_tokens = 3
+    try:
+        blank = backend_05.infer(obs, noise=noise)
+    finally:
+        backend_05.subtask_max_tokens = 0
+    assert blank.subtask == ""
+    np.testing.assert_allclose(blank.actions, backend_05.infer(obs, noise=noise).actions, atol=1e-6)
+
+
+def test_author_statistics_from_norm_stats_pth_files_or_the_weights(tmp_path, checkpoints_05, aloha):
+    """wall-x's order: norm_stats.json, else normalizer_*.pth (tensors, weights_only), else the normalisers
+    stored in model.safetensors (the same values here, so the same chunk)."""
+    from wall_oss_ros.policy.wall_oss_05.backend_wall_oss_05 import WallOss05Backend
+
+    noise = torch.zeros(1, 32, 26)
+    reference = WallOss05Backend(checkpoints_05["x-square"], aloha, device="cpu").infer(observation(aloha), noise=noise)
+    copy = tmp_path / "ckpt"
+    shutil.copytree(checkpoints_05["x-square"], copy)
+    (copy / "norm_stats.json").unlink()
+    embedded = WallOss05Backend(copy, aloha, device="cpu").infer(observation(aloha), noise=noise)
+    np.testing.assert_allclose(embedded.actions, reference.actions, atol=1e-5)
+    stats = load_file(str(copy / "model.safetensors"))
+    for what in ("propri", "action"):
+        scale = {"min": 1.0, "delta": 2.0}
+        torch.save({f"{s}.tiny": stats[f"action_preprocessor.normalizer_{what}.{s}.tiny"] * scale[s] for s in scale},
+                   copy / f"normalizer_{what}.pth")
+    doubled = WallOss05Backend(copy, aloha, device="cpu").infer(observation(aloha), noise=noise)
+    assert np.abs(doubled.actions - reference.actions).max() > 1e-2
+
+
+def test_bf16_chunk_is_within_bf16_rounding_of_the_ports_fp32(checkpoints_05, aloha):
+    from test.policy.test_wall_oss_05_reference import DATA, reference_inputs
+    from wall_oss_ros.policy.wall_oss_05.backend_wall_oss_05 import WallOss05Backend
+
+    expected = json.loads((DATA / "expected.json").read_text())
+    image, noise = reference_inputs()
+    backend = WallOss05Backend(checkpoints_05["x-square"], aloha, device="cpu", dtype=torch.bfloat16)
+    state = np.asarray(expected["inputs"]["state"])[: aloha.action_dim]
+    normalized = backend._sample_flow(Observation({"top": image}, state, expected["instruction"]), None,
+                                      torch.from_numpy(noise))
+    reference = np.asarray(expected["actions_normalized"])
+    assert np.abs(normalized - reference).max() <= 0.05 * np.ptp(reference)

@@ -183,6 +183,7 @@ class WallOssBackend:
         with self._lock:
             start = time.time()
             subtask = self.subtask(observation) if self.subtask_max_tokens > 0 else ""
+            observation = self.acting_observation(observation, subtask)
             if self.prediction_mode == "fast":
                 normalized = self._generate_fast(observation)
             else:
@@ -196,6 +197,10 @@ class WallOssBackend:
                                rtc_prefix_steps=0 if rtc is None or self.prediction_mode == "fast" else
                                min(rtc.delay_steps, self.horizon),
                                subtask=subtask)
+
+    def acting_observation(self, observation: Observation, subtask: str) -> Observation:
+        """What the action prompt is built from, given the subtask: the flow family keeps the task."""
+        return observation
 
     def _sample_flow(self, observation: Observation, rtc: RtcRequest | None, noise: torch.Tensor | None) -> np.ndarray:
         inputs = self._on_device(self.processor(observation))

@@ -28,7 +28,7 @@ NORM_STATS_KEYS = {"propri": "observation.state", "action": "action"}
 TASK_MODEL_FIELDS = ("use_state_string_representation", "noise_scheduler")
 
 
-def _normalizer_pth(path: Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+def normalizer_pth(path: Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # pickled objects are refused by weights_only: say what to do
@@ -120,6 +120,6 @@ def read(directory: Path, train: dict[str, Any], state_width: int, action_width:
     if action_file.is_file() and propri_file.is_file():
         if dataset is None:
             raise CheckpointError(f"{directory}: give the dataset whose statistics to use (dataset_name)")
-        found = {"action": _normalizer_pth(action_file, dataset), "propri": _normalizer_pth(propri_file, dataset)}
+        found = {"action": normalizer_pth(action_file, dataset), "propri": normalizer_pth(propri_file, dataset)}
         stats = _min_max(found, state_width, action_width)
     return config, processor, horizon, stats, dataset

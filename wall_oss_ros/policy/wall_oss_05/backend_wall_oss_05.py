@@ -6,12 +6,14 @@ backend_wall_oss.py): what differs is loading, the processor and the model.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
 import torch
 
 from wall_oss_ros.core.contract import RobotContract
+from wall_oss_ros.policy.backend import Observation
 from wall_oss_ros.policy.prompts import ACTION_TOKEN, PROPRI_TOKEN
 from wall_oss_ros.policy.rtc import RtcConfig
 from wall_oss_ros.policy.wall_oss.backend_wall_oss import (
@@ -86,3 +88,7 @@ class WallOss05Backend(WallOssBackend):
         self._lock = threading.Lock()
         self.seed = int(seed)
         self._generator = torch.Generator(device="cpu").manual_seed(seed)
+
+    def acting_observation(self, observation: Observation, subtask: str) -> Observation:
+        """Uni-CoT as wall-x serves 0.5: the generated subtask replaces the task in the action prompt."""
+        return dataclasses.replace(observation, instruction=subtask) if subtask else observation

@@ -3,7 +3,8 @@
 x-square  x-square-robot/wall-oss-0.5: config.json is the author's model config; model.safetensors holds
           the weights and the training normalisers (action_preprocessor.normalizer_{action,propri}.{min,
           delta}.<dataset>); q01/q99 statistics in norm_stats.json when wall-x wrote one (its serving
-          prefers that file), else the embedded min/delta of the chosen dataset.
+          prefers that file), else normalizer_{propri,action}.pth (tensors only, weights_only), else the
+          embedded min/delta of the chosen dataset.
 lerobot   lerobot/wall-oss-0.5: config.json is a LeRobot policy ("type": "wall_oss_05") with the author
           config as vlm_config; the same model.safetensors (normaliser keys kept, unused); QUANTILES
           statistics (observation.state.q01/q99, action.q01/q99) in the pre/post-processors' state files.
@@ -29,6 +30,7 @@ from wall_oss_ros.policy.family import OSS_05, require_family
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError, embedded_stats, read_state_dict, split_normalizer
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import ConfigError
 from wall_oss_ros.policy.wall_oss.layout_lerobot import step_file
+from wall_oss_ros.policy.wall_oss.layout_upstream import normalizer_pth
 from wall_oss_ros.policy.wall_oss.normalization import SlotStats
 from wall_oss_ros.policy.wall_oss_05.configuration_wall_oss_05 import ACTION_DIM, STATE_DIM
 
@@ -141,6 +143,21 @@ def _resolve(directory: Path, dataset: str | None) -> Resolved05:
         cameras = list(mapping.values()) if isinstance(mapping, dict) else None
         return Resolved05("lerobot", config, directory, state, count, stats, dataset, content.get("chunk_size"),
                           cameras)
-    stats = _norm_stats(directory / "norm_stats.json") if (directory / "norm_stats.json").is_file() else \
-        embedded_stats(found, dataset, STATE_DIM, ACTION_DIM, str(directory))
-    return Resolved05("x-square", content, directory, state, count, stats, dataset, None, None)
+    return Resolved05("x-square", content, directory, state, count, _author_stats(directory, found, dataset),
+                      dataset, None, None)
+
+
+def _author_stats(directory: Path, found: dict, dataset: str | None) -> tuple[SlotStats, SlotStats] | None:
+    """As wall-x serving reads them: norm_stats.json, else normalizer_{propri,action}.pth (tensors only), else
+    the normalisers inside model.safetensors."""
+    if (directory / "norm_stats.json").is_file():
+        return _norm_stats(directory / "norm_stats.json")
+    files = [directory / f"normalizer_{what}.pth" for what in ("propri", "action")]
+    if all(f.is_file() for f in files):
+        if dataset is None and len(found) != 1:
+            raise CheckpointError(f"{directory}: normalizer_*.pth without a dataset: choose one")
+        chosen = dataset or next(iter(found))
+        (p_min, p_delta), (a_min, a_delta) = (normalizer_pth(f, chosen) for f in files)
+        return (SlotStats.padded("min_max", p_min, p_delta, STATE_DIM),
+                SlotStats.padded("min_max", a_min, a_delta, ACTION_DIM))
+    return embedded_stats(found, dataset, STATE_DIM, ACTION_DIM, str(directory))
