@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -255,15 +256,20 @@ def _wallx_110_layout(out: Path, contract: RobotContract, seed: int,
     (out / "config.yml").write_text(yaml.safe_dump(train, sort_keys=False))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run_cli(argv: list[str] | None, doc: str, writer: Callable[..., Path], layouts: tuple[str, ...]) -> int:
+    """The command line of a tiny-checkpoint writer (this family's or WALL-OSS-0.5's)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--layout", choices=LAYOUTS, default="transformers")
+    parser.add_argument("--layout", choices=layouts, default=layouts[0])
     parser.add_argument("--contract", default="aloha_bimanual", help="robot contract sizing the statistics")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print(write(args.out, args.layout, args.contract, args.seed))
+    print(writer(args.out, args.layout, args.contract, args.seed))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(argv, __doc__, write, LAYOUTS)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ The same seed gives the same weights and statistics in both, so both produce the
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from wall_oss_ros.tools.make_tiny_checkpoint import (
     build_hf_processor,
     contract_statistics,
     reactive_init,
+    run_cli,
 )
 
 LAYOUTS = ("x-square", "lerobot")
@@ -129,14 +129,7 @@ def write(out: Path, layout: str = "x-square", contract_name: str = "aloha_biman
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--layout", choices=LAYOUTS, default="x-square")
-    parser.add_argument("--contract", default="aloha_bimanual", help="robot contract sizing the statistics")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    print(write(args.out, args.layout, args.contract, args.seed))
-    return 0
+    return run_cli(argv, __doc__, write, LAYOUTS)
 
 
 if __name__ == "__main__":

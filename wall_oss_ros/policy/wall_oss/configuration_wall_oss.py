@@ -6,7 +6,7 @@ import copy
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLTextConfig, Qwen2_5_VLVisionConfig
 
@@ -78,8 +78,43 @@ def backbone(raw: dict[str, Any], source: str) -> tuple[Qwen2_5_VLTextConfig, Qw
     return text, vision, text_raw
 
 
+class CheckpointConfig:
+    """What both families' configurations do alike: validate a mapping (every problem a ConfigError), read
+    config.json, resize the embedding to the checkpoint's rows. Subclasses are frozen dataclasses with a
+    `text` field and a `_from_dict(raw, source)` constructor."""
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config.json") -> Self:
+        """Validate a config mapping; every problem (missing key, wrong type, inconsistent sizes) is a ConfigError."""
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: expected a mapping, got {type(raw).__name__}")
+        try:
+            return cls._from_dict(raw, source)
+        except ConfigError:
+            raise
+        except Exception as exc:  # transformers' own config classes validate with errors of their own
+            raise ConfigError(f"{source}: invalid value ({type(exc).__name__}: {exc})") from exc
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Self:
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read ({exc})") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a JSON object")
+        return cls.from_dict(raw, str(path))
+
+    def with_vocab_rows(self, rows: int) -> Self:
+        """The same architecture with the embedding sized as the checkpoint stores it."""
+        text = copy.deepcopy(self.text)
+        text.vocab_size = int(rows)
+        return replace(self, text=text)
+
+
 @dataclass(frozen=True)
-class WallOssConfig:
+class WallOssConfig(CheckpointConfig):
     text: Qwen2_5_VLTextConfig
     vision: Qwen2_5_VLVisionConfig
     num_experts: int
@@ -105,24 +140,6 @@ class WallOssConfig:
     def propri_dim(self) -> int:
         return sum(self.agent_pos_config.values())
 
-    def with_vocab_rows(self, rows: int) -> WallOssConfig:
-        """The same architecture with the embedding sized as the checkpoint stores it."""
-        text = copy.deepcopy(self.text)
-        text.vocab_size = int(rows)
-        return replace(self, text=text)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config.json") -> WallOssConfig:
-        """Validate a config mapping; every problem (missing key, wrong type, inconsistent sizes) is a ConfigError."""
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{source}: expected a mapping, got {type(raw).__name__}")
-        try:
-            return cls._from_dict(raw, source)
-        except ConfigError:
-            raise
-        except Exception as exc:  # transformers' own config classes validate with errors of their own
-            raise ConfigError(f"{source}: invalid value ({type(exc).__name__}: {exc})") from exc
-
     @classmethod
     def _from_dict(cls, raw: dict[str, Any], source: str) -> WallOssConfig:
         refused = refused_fields(raw)
@@ -145,14 +162,3 @@ class WallOssConfig:
         return cls(text, vision, num_experts, experts, dim_inputs, dof, propri,
                    int(raw.get("image_token_id", 151655)), int(raw.get("video_token_id", 151656)),
                    int(raw.get("vision_start_token_id", 151652)), bool(raw.get("tie_word_embeddings", True)), raw)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> WallOssConfig:
-        path = Path(path)
-        try:
-            raw = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read ({exc})") from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a JSON object")
-        return cls.from_dict(raw, str(path))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -216,6 +217,18 @@ class ModelInputs:
     dof_mask: torch.Tensor  # (B, H, action_dim), 1 = real action dimension
 
 
+def integrate(noise: torch.Tensor, times: torch.Tensor,
+              velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], rtc: RtcGuide | None) -> torch.Tensor:
+    """Euler steps from the noise along the time grid (both families); with rtc, every velocity gets the
+    guided-inpainting correction."""
+    x, batch = noise.float(), noise.shape[0]
+    for k in range(len(times) - 1):
+        t = times[k].expand(batch)
+        v = velocity(x, t) if rtc is None else rtc.correct(x, float(times[k]), lambda x_in, t=t: velocity(x_in, t))
+        x = x + (times[k + 1] - times[k]) * v
+    return x
+
+
 class WallOssForAction(nn.Module):
     def __init__(self, config: WallOssConfig, action_token_id: int, propri_token_id: int) -> None:
         super().__init__()
@@ -325,10 +338,4 @@ class WallOssForAction(nn.Module):
                 hidden = self.model(step_embeds, positions, full_bias, token_types)
                 return head.velocity(hidden[action_slots].reshape(batch, horizon, hidden_size))
 
-        times = torch.linspace(0.0, 1.0, steps + 1, device=noise.device)
-        x = noise.float()
-        for k in range(steps):
-            t = times[k].expand(batch)
-            v = velocity(x, t) if rtc is None else rtc.correct(x, float(times[k]), lambda x_in, t=t: velocity(x_in, t))
-            x = x + (times[k + 1] - times[k]) * v
-        return x
+        return integrate(noise, torch.linspace(0.0, 1.0, steps + 1, device=noise.device), velocity, rtc)

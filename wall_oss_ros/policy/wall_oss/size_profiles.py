@@ -30,7 +30,7 @@ QWEN_TOKEN_IDS = {"bos_token_id": 151643, "eos_token_id": 151645, "vision_start_
                   "vision_end_token_id": 151653, "vision_token_id": 151654, "image_token_id": 151655,
                   "video_token_id": 151656}
 
-_TEXT = {
+BACKBONE_TEXT = {  # the Qwen2.5-VL text model of both families
     "real": dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
                  num_key_value_heads=2, mrope_section=[16, 24, 24], vocab_size=151_936),
     "small": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
@@ -38,7 +38,7 @@ _TEXT = {
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                  num_key_value_heads=2, mrope_section=[2, 3, 3], vocab_size=512),
 }
-_VISION = {
+BACKBONE_VISION = {  # its vision tower
     "real": dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16,
                  fullatt_block_indexes=[7, 15, 23, 31]),
     "small": dict(depth=4, hidden_size=256, intermediate_size=512, num_heads=4, fullatt_block_indexes=[3]),
@@ -52,7 +52,7 @@ def size_config(size: str, dof_config: dict[str, int] | None = None,
     """A flat wall-oss-flow config.json of the given size (vocab_size as config.json states it)."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
-    text, vision = dict(_TEXT[size]), _VISION[size]
+    text, vision = dict(BACKBONE_TEXT[size]), BACKBONE_VISION[size]
     hidden = text["hidden_size"]
     expert_hidden, expert_intermediate = _EXPERT[size]
     dof = dict(dof_config or REAL_DOF_CONFIG)

@@ -9,15 +9,12 @@ The action and state spaces are 26 wide, fixed by the release.
 
 from __future__ import annotations
 
-import copy
-import json
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLTextConfig, Qwen2_5_VLVisionConfig
 
-from wall_oss_ros.policy.wall_oss.configuration_wall_oss import ConfigError, backbone, need
+from wall_oss_ros.policy.wall_oss.configuration_wall_oss import CheckpointConfig, ConfigError, backbone, need
 
 ACTION_DIM = 26  # the release's action space (and state space): robots narrower than it are zero-padded
 STATE_DIM = 26
@@ -26,7 +23,7 @@ DENOISING_STEPS = 10  # the release samples with exactly these Euler steps (LeRo
 
 
 @dataclass(frozen=True)
-class WallOss05Config:
+class WallOss05Config(CheckpointConfig):
     text: Qwen2_5_VLTextConfig
     vision: Qwen2_5_VLVisionConfig
     experts: tuple[dict[str, Any], ...]  # per expert: hidden_size, intermediate_size
@@ -48,24 +45,6 @@ class WallOss05Config:
     @property
     def head_dim(self) -> int:
         return self.hidden_size // int(self.text.num_attention_heads)
-
-    def with_vocab_rows(self, rows: int) -> WallOss05Config:
-        """The same architecture with the embedding sized as the checkpoint stores it."""
-        text = copy.deepcopy(self.text)
-        text.vocab_size = int(rows)
-        return replace(self, text=text)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config.json") -> WallOss05Config:
-        """Validate an author config mapping; every problem is a ConfigError naming the field."""
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{source}: expected a mapping, got {type(raw).__name__}")
-        try:
-            return cls._from_dict(raw, source)
-        except ConfigError:
-            raise
-        except Exception as exc:  # transformers' config classes validate with errors of their own
-            raise ConfigError(f"{source}: invalid value ({type(exc).__name__}: {exc})") from exc
 
     @classmethod
     def _from_dict(cls, raw: dict[str, Any], source: str) -> WallOss05Config:
@@ -95,12 +74,3 @@ class WallOss05Config:
             raise ConfigError(f"{source}: noise_scheduler s={noise_s} must be in (0, 1] and time_shift={shift} > 0")
         return cls(text, vision, experts, dim_inputs, action_hidden, noise_s, shift,
                    int(raw.get("image_token_id", 151655)), int(raw.get("vision_start_token_id", 151652)), raw)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> WallOss05Config:
-        path = Path(path)
-        try:
-            raw = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read ({exc})") from exc
-        return cls.from_dict(raw, str(path))

@@ -30,7 +30,7 @@ from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
 )
 
 from wall_oss_ros.policy.rtc import RtcGuide
-from wall_oss_ros.policy.wall_oss.modeling_wall_oss import RopeIndex, SinusoidalTimeEmbedding
+from wall_oss_ros.policy.wall_oss.modeling_wall_oss import RopeIndex, SinusoidalTimeEmbedding, integrate
 from wall_oss_ros.policy.wall_oss_05.configuration_wall_oss_05 import WallOss05Config
 
 VLM, ACTION = 0, 1  # expert (token type) of every token but the <|action|> ones, and of those
@@ -273,7 +273,7 @@ class WallOss05ForAction(nn.Module):
         the guided-inpainting correction (call under torch.no_grad(), not inference_mode, then)."""
         ids, valid = inputs.input_ids, inputs.attention_mask
         action_slots = ids == self.action_token_id
-        horizon, batch = noise.shape[1], ids.shape[0]
+        horizon = noise.shape[1]
         counts = action_slots.sum(dim=1)
         if not bool((counts == horizon).all()):
             raise ValueError(f"{counts.tolist()} <|action|> tokens for a horizon of {horizon}")
@@ -305,10 +305,4 @@ class WallOss05ForAction(nn.Module):
                 hidden = self.model(step_embeds, positions, full_mask, types)
                 return head.velocity(hidden[:, first:])
 
-        times = self.times(steps, noise.device)
-        x = noise.float()
-        for k in range(steps):
-            t = times[k].expand(batch)
-            v = velocity(x, t) if rtc is None else rtc.correct(x, float(times[k]), lambda x_in, t=t: velocity(x_in, t))
-            x = x + (times[k + 1] - times[k]) * v
-        return x
+        return integrate(noise, self.times(steps, noise.device), velocity, rtc)

@@ -13,23 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-SIZES = ("tiny", "small", "real")
-REAL_VOCAB_ROWS = 151_936
+from wall_oss_ros.policy.wall_oss.size_profiles import BACKBONE_TEXT, BACKBONE_VISION, SIZES
 
-_TEXT = {
-    "real": dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
-                 num_key_value_heads=2, mrope_section=[16, 24, 24], vocab_size=REAL_VOCAB_ROWS),
-    "small": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
-                  num_key_value_heads=2, mrope_section=[8, 12, 12], vocab_size=4096),
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, mrope_section=[2, 3, 3], vocab_size=512),
-}
-_VISION = {
-    "real": dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16,
-                 fullatt_block_indexes=[7, 15, 23, 31]),
-    "small": dict(depth=4, hidden_size=256, intermediate_size=512, num_heads=4, fullatt_block_indexes=[3]),
-    "tiny": dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, fullatt_block_indexes=[1]),
-}
+REAL_VOCAB_ROWS = 151_936  # Qwen2.5-VL-3B's embedding (the backbone profile's vocab_size)
+
 _ACTION_EXPERT = {"real": (1024, 2048), "small": (256, 512), "tiny": (32, 48)}  # (hidden, intermediate)
 QWEN_TOKEN_IDS = {"image_token_id": 151655, "video_token_id": 151656, "vision_start_token_id": 151652,
                   "vision_end_token_id": 151653}
@@ -39,7 +26,7 @@ def size_config(size: str, token_ids: dict[str, int] | None = None) -> dict[str,
     """The author config.json's shape (nested text / vision configs) at the given size."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
-    text, vision = dict(_TEXT[size]), _VISION[size]
+    text, vision = dict(BACKBONE_TEXT[size]), BACKBONE_VISION[size]
     hidden = text["hidden_size"]
     expert_hidden, expert_intermediate = _ACTION_EXPERT[size]
     ids = dict(QWEN_TOKEN_IDS if size == "real" else {
