@@ -52,12 +52,13 @@ class Robot:
 
 @pytest.mark.parametrize("family", ["wall-oss-flow", "wall-oss-0.5"])
 def test_chunks_carry_the_t_obs_of_the_frames_used(ros_node, domain_id, request, family):
-    """Either family, with the same parameters; the node says which family it found."""
+    """Either family, with the same parameters (RTC and the Uni-CoT subtask on: without an executor's status
+    there is nothing committed to inpaint); the node says which family it found."""
     checkpoint = request.getfixturevalue("tiny_checkpoint" if family == "wall-oss-flow" else "tiny_checkpoint_05")
     robot = Robot(ros_node)
     c, chunks, published = robot.c, robot.chunks, robot.published
     node = node_process("policy_node", domain_id, checkpoint=checkpoint, instruction="insert the peg",
-                        device="cpu")
+                        device="cpu", rtc=True, subtask_max_tokens=2)
     try:
         robot.feed_until(lambda: len(chunks) >= 3)
     finally:
