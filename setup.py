@@ -32,6 +32,11 @@ setup(
         "opencv-python-headless>=4.8",
         "ruckig>=0.12",
         "pin>=2.7",
+        # Arm IK (core/inverse_kinematics.py): pink's QP tasks and limits with the daqp solver; the
+        # solve_ik / FrameTask / PostureTask / ConfigurationLimit signatures of the tested range.
+        "pin-pink>=3.1,<5",
+        "qpsolvers>=4.3,<5",
+        "daqp>=0.5",
         "rosbags>=0.10",
         "matplotlib>=3.7",
         "rich>=13",
@@ -50,7 +55,8 @@ setup(
             "safetensors>=0.4,<0.9",
             "tokenizers>=0.23,<0.24",
         ],
-        "sim": ["mujoco>=3.1", "gym-aloha>=0.1.1"],
+        # example-robot-data: the TIAGo++ URDF (two 7-DoF arms, torso, head, base) of the mobile robot.
+        "sim": ["mujoco>=3.1", "gym-aloha>=0.1.1", "example-robot-data>=4.1"],
         # mcap-ros2-support: bags written by another tool than ours in the tests (its own CDR encoder).
         "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "psutil>=5.9", "mcap-ros2-support>=0.5,<0.7"],
     },

@@ -26,3 +26,18 @@ def share_dir() -> Path:
 def config_path(*parts: str) -> Path:
     """Path of a file under config/, e.g. config_path("robots", "aloha_bimanual.yaml")."""
     return share_dir().joinpath("config", *parts)
+
+
+def package_share(package: str) -> Path:
+    """share/<package> of a ROS-style package installed as a Python wheel (cmeel's prefix inside
+    site-packages: example-robot-data, pinocchio's data) or on AMENT_PREFIX_PATH."""
+    import os
+    import sysconfig
+
+    prefixes = [Path(sysconfig.get_paths()["purelib"]) / "cmeel.prefix"]
+    prefixes += [Path(p) for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    for prefix in prefixes:
+        candidate = prefix / "share" / package
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"package {package!r}: no share/{package} in {', '.join(str(p) for p in prefixes)}")

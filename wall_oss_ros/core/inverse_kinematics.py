@@ -1,0 +1,208 @@
+"""Joint positions for an arm's end-effector pose target: differential IK (pink's QP over pinocchio) with the
+arm's joint limits inside the solve and a posture task, so a redundant arm does not drift in its null space;
+and MoveIt Servo's singularity rule (slow down, then stop, as the Jacobian's condition number rises; moving
+away from a singularity is allowed further).
+
+An arm is a reduced model: the URDF's other joints (the other arm, fingers, wheels, torso) are locked at
+reference positions. Each call starts from the last command (warm start) and runs at most `max_iterations`
+QP steps; what it returns is finite and within the joint limits whatever the target. An unreachable target
+leaves the arm as close as the limits allow, and the status says so.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class IkStatus(enum.Enum):
+    REACHED = "reached"  # within the tolerances
+    APPROACHING = "approaching"  # closer than before, not yet within tolerance after the iterations
+    UNREACHABLE = "unreachable"  # no progress: a joint limit, the reach of the arm
+    INVALID_TARGET = "invalid target"  # non-finite target or start: the arm holds its last valid command
+
+
+class SingularityStatus(enum.Enum):
+    CLEAR = "clear"
+    DECELERATE_APPROACHING = "decelerating, approaching a singularity"
+    DECELERATE_LEAVING = "decelerating, leaving a singularity"
+    HALT = "halted at a singularity"
+
+
+@dataclass(frozen=True)
+class IkConfig:
+    max_iterations: int = 4  # QP steps per call (per control tick)
+    position_tolerance_m: float = 1e-4
+    orientation_tolerance_rad: float = 1e-3
+    orientation_cost: float = 0.5  # relative to the position cost of 1 [m per rad]
+    posture_cost: float = 1e-5  # pull toward the reference posture; small, or it competes with the pose (soft QP costs)
+    damping: float = 1e-6  # Levenberg–Marquardt damping of the QP (bounded steps near singularities)
+    progress_ratio: float = 0.999  # an iteration that keeps more of the error than this made no progress
+    # MoveIt Servo's defaults: decelerate above 17, stop at 30; while leaving, the span is this many times wider.
+    singularity_decelerate_condition: float = 17.0
+    singularity_stop_condition: float = 30.0
+    leaving_singularity_multiplier: float = 2.0
+
+
+@dataclass(frozen=True)
+class IkResult:
+    q: np.ndarray  # the arm's joint positions, the group's joint order
+    status: IkStatus
+    position_error_m: float
+    orientation_error_rad: float
+    iterations: int
+
+
+def singularity_scale(condition: float, moving_toward: bool, config: IkConfig) -> tuple[float, SingularityStatus]:
+    """MoveIt Servo's speed scale for a Jacobian condition number: 1 up to the decelerate threshold, falling
+    linearly to 0 at the stop threshold when moving toward the singularity (over a span `multiplier` times
+    wider when leaving it); 0 at or past the stop threshold either way."""
+    lower, stop = config.singularity_decelerate_condition, config.singularity_stop_condition
+    if not condition < stop:  # NaN and inf too
+        return 0.0, SingularityStatus.HALT
+    if condition <= lower:
+        return 1.0, SingularityStatus.CLEAR
+    upper = stop if moving_toward else lower + (stop - lower) * config.leaving_singularity_multiplier
+    status = SingularityStatus.DECELERATE_APPROACHING if moving_toward else SingularityStatus.DECELERATE_LEAVING
+    return 1.0 - (condition - lower) / (upper - lower), status
+
+
+class ArmIk:
+    """IK of one arm of a URDF: `joints` (the group's, in its order) move the `tip` frame; poses are in the
+    `base` frame. reference: positions of the model's other joints (name → value), default neutral."""
+
+    def __init__(self, urdf: str, joints: tuple[str, ...], base: str, tip: str,
+                 reference: dict[str, float] | None = None, config: IkConfig | None = None) -> None:
+        import pink
+        import pinocchio as pin
+        from pink.limits import ConfigurationLimit
+        from pink.tasks import FrameTask, PostureTask
+
+        self._pin, self._pink, self.config = pin, pink, config or IkConfig()
+        full = pin.buildModelFromUrdf(urdf)
+        missing = [j for j in joints if not full.existJointName(j)]
+        if missing or not full.existFrame(tip) or not full.existFrame(base):
+            raise ValueError(f"{urdf}: unknown joints {missing}, or frames {base!r} / {tip!r}")
+        q_ref = pin.neutral(full)
+        for name, value in (reference or {}).items():
+            if full.existJointName(name):
+                q_ref[full.joints[full.getJointId(name)].idx_q] = value
+        keep = {full.getJointId(j) for j in joints}
+        lock = [i for i in range(1, full.njoints) if i not in keep]
+        self.model = pin.buildReducedModel(full, lock, q_ref)
+        self.data = self.model.createData()
+        if self.model.nq != len(joints) or self.model.nv != len(joints):
+            raise ValueError(f"{urdf}: the joints {joints} must each be one revolute or prismatic joint")
+        self.index = np.array([self.model.joints[self.model.getJointId(j)].idx_q for j in joints])
+        self.lower = self.model.lowerPositionLimit[self.index].copy()
+        self.upper = self.model.upperPositionLimit[self.index].copy()
+        self.tip, self.base = self.model.getFrameId(tip), self.model.getFrameId(base)
+        self._tip_name = tip
+        self._task = FrameTask(tip, position_cost=1.0, orientation_cost=self.config.orientation_cost)
+        self._posture = PostureTask(cost=self.config.posture_cost)
+        self._limits = [ConfigurationLimit(self.model, config_limit_gain=0.9)]
+        self.posture = self._from_group(np.clip(np.zeros(len(joints)), self.lower, self.upper))
+        self._posture.set_target(self.posture)
+
+    # ------------------------------------------------------------------ conversions
+    def _from_group(self, q: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.model.nq)
+        out[self.index] = q
+        return out
+
+    def _to_group(self, q_model: np.ndarray) -> np.ndarray:
+        return np.asarray(q_model, dtype=float)[self.index].copy()
+
+    def set_posture(self, q: np.ndarray) -> None:
+        """The posture the null-space task pulls toward (group order), e.g. the robot's start pose."""
+        self.posture = self._from_group(np.clip(np.asarray(q, dtype=float), self.lower, self.upper))
+        self._posture.set_target(self.posture)
+
+    # ------------------------------------------------------------------ kinematics
+    def forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position [m], rotation 3×3) of the tip in the base frame."""
+        pin = self._pin
+        pin.framesForwardKinematics(self.model, self.data, self._from_group(q))
+        base_tip = self.data.oMf[self.base].actInv(self.data.oMf[self.tip])
+        return np.array(base_tip.translation), np.array(base_tip.rotation)
+
+    def jacobian(self, q: np.ndarray) -> np.ndarray:
+        """The tip's 6×n Jacobian (linear; angular) in the base frame's orientation."""
+        pin = self._pin
+        q_model = self._from_group(q)
+        pin.computeJointJacobians(self.model, self.data, q_model)
+        pin.updateFramePlacements(self.model, self.data)
+        jac = pin.getFrameJacobian(self.model, self.data, self.tip, pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
+        rot = self.data.oMf[self.base].rotation.T
+        return np.vstack([rot @ jac[:3], rot @ jac[3:]])[:, self.index]
+
+    def singularity(self, q: np.ndarray, twist: np.ndarray) -> tuple[float, SingularityStatus, float]:
+        """(speed scale, status, condition number) for a commanded tip twist (6, base frame) at q.
+
+        As MoveIt Servo decides it: the least responsive output direction (last left singular vector), its
+        sign fixed by a small step along it (the condition number must grow), against the twist."""
+        jac = self.jacobian(q)
+        u, s, vt = np.linalg.svd(jac, full_matrices=False)
+        condition = float(s[0] / s[-1]) if s[-1] > 0 else float("inf")
+        if not np.isfinite(condition):
+            return 0.0, SingularityStatus.HALT, condition
+        toward = u[:, -1]
+        step = vt.T @ ((u.T @ (toward / 100.0)) / s)  # the pseudo-inverse's joint step for it
+        s_next = np.linalg.svd(self.jacobian(np.asarray(q, dtype=float) + step), compute_uv=False)
+        if s_next[0] / s_next[-1] <= condition:
+            toward = -toward
+        scale, status = singularity_scale(condition, float(toward @ np.asarray(twist, dtype=float)) > 0, self.config)
+        return scale, status, condition
+
+    # ------------------------------------------------------------------ solve
+    def _errors(self, q: np.ndarray, position: np.ndarray, rotation: np.ndarray) -> tuple[float, float]:
+        p, r = self.forward(q)
+        angle = float(np.linalg.norm(self._pin.log3(rotation @ r.T)))
+        return float(np.linalg.norm(position - p)), angle
+
+    def _cost(self, error: tuple[float, float]) -> float:
+        return error[0] + self.config.orientation_cost * error[1]
+
+    def _step(self, q: np.ndarray) -> np.ndarray | None:
+        """One QP step toward the task's target from q, within the joint limits; None if the QP fails."""
+        configuration = self._pink.Configuration(self.model, self.data, self._from_group(q))
+        try:
+            velocity = self._pink.solve_ik(configuration, (self._task, self._posture), 1.0, solver="daqp",
+                                           damping=self.config.damping, limits=self._limits, safety_break=False)
+        except Exception:  # an infeasible or failed QP (pink raises its own and qpsolvers' errors)
+            return None
+        candidate = np.clip(self._to_group(self._pin.integrate(self.model, self._from_group(q), velocity)),
+                            self.lower, self.upper)
+        return candidate if np.all(np.isfinite(candidate)) else None
+
+    def solve(self, q_start: np.ndarray, position: np.ndarray, rotation: np.ndarray) -> IkResult:
+        """Joint positions that bring the tip to (position, rotation) in the base frame, from q_start."""
+        q = np.clip(np.asarray(q_start, dtype=float), self.lower, self.upper)
+        position, rotation = np.asarray(position, dtype=float), np.asarray(rotation, dtype=float)
+        if not (np.all(np.isfinite(q)) and np.all(np.isfinite(position)) and np.all(np.isfinite(rotation))):
+            held = np.where(np.isfinite(q), q, np.clip(0.0, self.lower, self.upper))
+            return IkResult(held, IkStatus.INVALID_TARGET, float("nan"), float("nan"), 0)
+        pin, cfg = self._pin, self.config
+        u, _, vt = np.linalg.svd(rotation)
+        rotation = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt  # the nearest rotation
+        pin.framesForwardKinematics(self.model, self.data, self._from_group(q))
+        self._task.set_target(self.data.oMf[self.base] * pin.SE3(rotation, position))
+        error = self._errors(q, position, rotation)
+        iterations, status = 0, None
+        while status is None:
+            if error[0] <= cfg.position_tolerance_m and error[1] <= cfg.orientation_tolerance_rad:
+                status = IkStatus.REACHED
+            elif iterations == cfg.max_iterations:
+                status = IkStatus.APPROACHING
+            else:
+                candidate = self._step(q)
+                new_error = self._errors(candidate, position, rotation) if candidate is not None else None
+                if new_error is None or self._cost(new_error) >= self._cost(error):
+                    status = IkStatus.UNREACHABLE  # no step improves it: a joint limit, the arm's reach
+                else:
+                    stalled = self._cost(new_error) > cfg.progress_ratio * self._cost(error)
+                    q, error, iterations = candidate, new_error, iterations + 1
+                    status = IkStatus.UNREACHABLE if stalled else None
+        return IkResult(q, status, error[0], error[1], iterations)
