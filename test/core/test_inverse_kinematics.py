@@ -31,7 +31,7 @@ def arm() -> ArmIk:
 
 
 @cache
-def full_model():  # noqa: ANN201 - pinocchio.Model
+def full_model():  # a pinocchio.Model
     import pinocchio as pin
 
     return pin.buildModelFromUrdf(urdf())
