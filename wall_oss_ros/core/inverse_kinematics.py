@@ -105,6 +105,8 @@ class ArmIk:
         self._limits = [ConfigurationLimit(self.model, config_limit_gain=0.9)]
         self.posture = self._from_group(np.clip(np.zeros(len(joints)), self.lower, self.upper))
         self._posture.set_target(self.posture)
+        # One configuration, updated in place each QP step (a new one copies the model's data every time).
+        self._configuration = pink.Configuration(self.model, self.model.createData(), self.posture, copy_data=False)
 
     # ------------------------------------------------------------------ conversions
     def _from_group(self, q: np.ndarray) -> np.ndarray:
@@ -167,7 +169,8 @@ class ArmIk:
 
     def _step(self, q: np.ndarray) -> np.ndarray | None:
         """One QP step toward the task's target from q, within the joint limits; None if the QP fails."""
-        configuration = self._pink.Configuration(self.model, self.data, self._from_group(q))
+        configuration = self._configuration
+        configuration.update(self._from_group(q))
         try:
             velocity = self._pink.solve_ik(configuration, (self._task, self._posture), 1.0, solver="daqp",
                                            damping=self.config.damping, limits=self._limits, safety_break=False)
