@@ -65,6 +65,17 @@ def cast_for_device(model: WallOssForAction, device: str, dtype: torch.dtype | N
     return dtype
 
 
+def checkpoint_directory(checkpoint: str | Path, cpu_threads: int = 0) -> Path:
+    """The checkpoint directory, which must exist; cpu_threads > 0 sets torch's intra-op threads first (on a
+    small CPU, leave cores to the executor and drivers)."""
+    if cpu_threads > 0:
+        torch.set_num_threads(int(cpu_threads))
+    directory = Path(checkpoint)
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory}: checkpoint directory not found")
+    return directory
+
+
 def check_trained_inputs(resolved: ResolvedCheckpoint, processor: WallOssProcessor, directory: Path) -> None:
     """A LeRobot policy records the cameras and dims it was fine-tuned with: the contract must feed the same
     (another view name or slot order would prompt the model with inputs it never saw, silently)."""
@@ -90,26 +101,16 @@ class WallOssBackend:
         flow). fast_tokenizer: the FAST files; None: the checkpoint's fast_tokenizer/ directory."""
         from transformers import AutoProcessor
 
-        if cpu_threads > 0:  # intra-op threads; on a small CPU, leave cores to the executor and drivers
-            torch.set_num_threads(int(cpu_threads))
-
-        directory = Path(checkpoint)
-        if not directory.is_dir():
-            raise CheckpointError(f"{directory}: checkpoint directory not found")
+        directory = checkpoint_directory(checkpoint, cpu_threads)
         resolved = resolve(directory, contract.max_state_dim, contract.max_action_dim, dataset)
         self.layout = resolved.layout
         self.config = WallOssConfig.from_dict(resolved.config, str(directory))
-        self.contract, self.dt_s = contract, contract.dt_s
-        self.horizon = int(horizon or resolved.horizon or DEFAULT_HORIZON)
-        self.denoising_steps, self.use_prefix_cache = int(denoising_steps), use_prefix_cache
+        self._settings(contract, horizon or resolved.horizon, denoising_steps, use_prefix_cache, rtc,
+                       subtask_max_tokens, seed)
         self.prediction_mode = prediction_mode or resolved.prediction_mode or "flow"
         if self.prediction_mode not in PREDICTION_MODES:
             raise ValueError(f"prediction_mode must be one of {PREDICTION_MODES}, got {self.prediction_mode!r}")
         self.fast_max_tokens = int(fast_max_tokens)
-        self.rtc_config = rtc or RtcConfig()
-        self.subtask_max_tokens = int(subtask_max_tokens)  # 0: no Uni-CoT subtask generation
-        if self.denoising_steps < 1:
-            raise ValueError("denoising_steps must be at least 1")
         hf = AutoProcessor.from_pretrained(str(resolved.processor_dir), local_files_only=True)
         tok = hf.tokenizer
         state = resolved.state
@@ -131,12 +132,7 @@ class WallOssBackend:
         self.model = WallOssForAction(self.config, tok.convert_tokens_to_ids(ACTION_TOKEN),
                                       tok.convert_tokens_to_ids(PROPRI_TOKEN))
         load_weights(self.model, state, str(directory))
-        self.device = device or default_device()
-        self.dtype = cast_for_device(self.model, self.device, dtype)
-        self.model.eval()
-        if compile_backend:  # "inductor" on a GPU (mode "reduce-overhead": CUDA graphs); "eager" traces on a CPU
-            self.model.model.forward = torch.compile(self.model.model.forward, backend=compile_backend,
-                                                     mode=compile_mode, dynamic=True)
+        self._place(device, dtype, compile_backend, compile_mode)
         self.processor = WallOssProcessor(hf, contract, self.normalizer, self.horizon, contract.max_state_dim,
                                           contract.max_action_dim)
         check_trained_inputs(resolved, self.processor, directory)
@@ -148,9 +144,30 @@ class WallOssBackend:
                                       "is not a directory (give fast_tokenizer)")
             self.fast = FastActionTokenizer.from_pretrained(path)
             self.fast_vocabulary = FastVocabulary.from_tokenizer(tok, self.fast)
+
+    def _settings(self, contract: RobotContract, horizon: int | None, denoising_steps: int, use_prefix_cache: bool,
+                  rtc: RtcConfig | None, subtask_max_tokens: int, seed: int) -> None:
+        """What both families' backends hold alike: the run's settings, the inference lock, the noise stream."""
+        self.contract, self.dt_s = contract, contract.dt_s
+        self.horizon = int(horizon or DEFAULT_HORIZON)
+        self.denoising_steps, self.use_prefix_cache = int(denoising_steps), use_prefix_cache
+        if self.denoising_steps < 1:
+            raise ValueError("denoising_steps must be at least 1")
+        self.rtc_config = rtc or RtcConfig()
+        self.subtask_max_tokens = int(subtask_max_tokens)  # 0: no Uni-CoT subtask generation
         self._lock = threading.Lock()
         self.seed = int(seed)
         self._generator = torch.Generator(device="cpu").manual_seed(seed)
+
+    def _place(self, device: str | None, dtype: torch.dtype | None, compile_backend: str | None,
+               compile_mode: str | None) -> None:
+        """The loaded model onto its device and dtype, in eval mode, compiled when asked."""
+        self.device = device or default_device()
+        self.dtype = cast_for_device(self.model, self.device, dtype)
+        self.model.eval()
+        if compile_backend:  # "inductor" on a GPU (mode "reduce-overhead": CUDA graphs); "eager" traces on a CPU
+            self.model.model.forward = torch.compile(self.model.model.forward, backend=compile_backend,
+                                                     mode=compile_mode, dynamic=True)
 
     def _on_device(self, inputs: ModelInputs) -> ModelInputs:
         for f in dataclasses.fields(inputs):

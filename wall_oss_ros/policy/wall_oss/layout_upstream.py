@@ -43,7 +43,7 @@ def normalizer_pth(path: Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     return state[key_min].float().numpy().reshape(-1), state[key_delta].float().numpy().reshape(-1)
 
 
-def _norm_stats_json(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def norm_stats_json(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{"propri"|"action": (min, delta)} from wall-x 1.1.0's q01/q99 statistics."""
     content = json.loads(path.read_text())
     stats = content.get("norm_stats") if isinstance(content, dict) else None
@@ -61,7 +61,7 @@ def _norm_stats_json(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def _min_max(found: dict[str, tuple[np.ndarray, np.ndarray]], state_width: int,
+def min_max_stats(found: dict[str, tuple[np.ndarray, np.ndarray]], state_width: int,
              action_width: int) -> tuple[SlotStats, SlotStats]:
     (p_min, p_delta), (a_min, a_delta) = found["propri"], found["action"]
     return (SlotStats.padded("min_max", p_min, p_delta, state_width),
@@ -103,7 +103,7 @@ def read(directory: Path, train: dict[str, Any], state_width: int, action_width:
         if not stats_file.is_file() and data.get("norm_stats_path"):
             stats_file = resolve_path(directory, str(data["norm_stats_path"]), "data.norm_stats_path")
         if stats_file.is_file():
-            return config, processor, horizon, _min_max(_norm_stats_json(stats_file), state_width,
+            return config, processor, horizon, min_max_stats(norm_stats_json(stats_file), state_width,
                                                         action_width), dataset
     else:
         for key in ("qwen_vl_act_config_path", "processor_path", "dof_config", "agent_pos_config"):
@@ -121,5 +121,5 @@ def read(directory: Path, train: dict[str, Any], state_width: int, action_width:
         if dataset is None:
             raise CheckpointError(f"{directory}: give the dataset whose statistics to use (dataset_name)")
         found = {"action": normalizer_pth(action_file, dataset), "propri": normalizer_pth(propri_file, dataset)}
-        stats = _min_max(found, state_width, action_width)
+        stats = min_max_stats(found, state_width, action_width)
     return config, processor, horizon, stats, dataset

@@ -92,6 +92,25 @@ class ExpertMLP(nn.Module):
         return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
 
 
+def routed(modules: nn.ModuleList, widths: tuple[int, ...], x: torch.Tensor, types: torch.Tensor | int,
+           out_width: int, read_all: bool = False) -> torch.Tensor:
+    """Each token through its expert's module (both families hard-route by token type), reading its first
+    widths[e] features of x (all of them with read_all: WALL-OSS-0.5's output projection reads every head);
+    the result, in x's dtype, is written into the first features of out_width, zeros elsewhere. types: per
+    token, or one int when every token has that type (no masks, no host synchronisation)."""
+    if isinstance(types, int):
+        y = modules[types](x if read_all else x[..., :widths[types]]).to(x.dtype)
+        return y if y.shape[-1] == out_width else torch.nn.functional.pad(y, (0, out_width - y.shape[-1]))
+    out = x.new_zeros(*x.shape[:-1], out_width)
+    for e, (module, width) in enumerate(zip(modules, widths, strict=True)):
+        mask = types == e
+        if bool(mask.any()):
+            picked = x[mask]
+            y = module(picked if read_all else picked[:, :width])
+            out[mask, :y.shape[-1]] = y.to(out.dtype)
+    return out
+
+
 class TokenTypeExperts(nn.Module):
     """MLP experts hard-routed by token type; expert e reads and writes the first dim_inputs[e] features."""
 
@@ -103,20 +122,8 @@ class TokenTypeExperts(nn.Module):
         self.dim_inputs = config.dim_inputs
 
     def forward(self, hidden: torch.Tensor, token_types: torch.Tensor, uniform_type: int | None = None) -> torch.Tensor:
-        if uniform_type is not None:  # every token routes to one expert: no masks, no host synchronisation
-            width = self.dim_inputs[uniform_type]
-            routed = self.experts[uniform_type](hidden[..., :width]).to(hidden.dtype)
-            if width == hidden.shape[-1]:
-                return routed
-            return torch.nn.functional.pad(routed, (0, hidden.shape[-1] - width))
-        out = torch.zeros_like(hidden)
-        for index, expert in enumerate(self.experts):
-            routed = token_types == index
-            if not bool(routed.any()):
-                continue
-            width = self.dim_inputs[index]
-            out[..., :width][routed] = expert(hidden[routed][:, :width]).to(out.dtype)
-        return out
+        types = token_types if uniform_type is None else uniform_type
+        return routed(self.experts, self.dim_inputs, hidden, types, hidden.shape[-1])
 
 
 class WallOssDecoderLayer(Qwen2_5_VLDecoderLayer):

@@ -84,6 +84,17 @@ class WallOssProcessor:
         if missing:
             raise ValueError(f"tokenizer lacks the special tokens {missing}")
 
+    def checked_state(self, state: np.ndarray) -> np.ndarray:
+        """The contract's state values as floats, or an ObservationError naming the first bad ones."""
+        state = np.asarray(state, dtype=float)
+        if state.shape != (len(self.state_index),):
+            raise ObservationError(f"state: {state.shape[0] if state.ndim == 1 else state.shape} values, the "
+                                   f"contract maps {len(self.state_index)} ({', '.join(self.state_names[:3])}, …)")
+        bad = [self.state_names[i] for i in np.flatnonzero(~np.isfinite(state))]
+        if bad:  # a robot's joint reading that is not finite is a sensor fault, not a value to mask
+            raise ObservationError(f"state: not finite for {bad[:4]}")
+        return state
+
     def checked_images(self, obs: Observation) -> list[np.ndarray]:
         """The contract's cameras' frames in order, each H×W×3 uint8, or an ObservationError naming it."""
         out = []
@@ -127,13 +138,7 @@ class WallOssProcessor:
     def __call__(self, obs: Observation, action_tokens: bool = True) -> ModelInputs:
         """action_tokens False: the prompt ends at the assistant's turn (FAST generation)."""
         instruction = self.instruction(obs)
-        state = np.asarray(obs.state, dtype=float)
-        if state.shape != (len(self.state_index),):
-            raise ObservationError(f"state: {state.shape[0] if state.ndim == 1 else state.shape} values, the "
-                                   f"contract maps {len(self.state_index)} ({', '.join(self.state_names[:3])}, …)")
-        bad = [self.state_names[i] for i in np.flatnonzero(~np.isfinite(state))]
-        if bad:  # a robot's joint reading that is not finite is a sensor fault, not a value to mask
-            raise ObservationError(f"state: not finite for {bad[:4]}")
+        state = self.checked_state(obs.state)
         slots = np.zeros(self.max_state_dim)
         mask = np.zeros(self.max_state_dim)
         slots[self.state_index] = state

@@ -7,7 +7,6 @@ backend_wall_oss.py): what differs is loading, the processor and the model.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from pathlib import Path
 
 import torch
@@ -16,12 +15,7 @@ from wall_oss_ros.core.contract import RobotContract
 from wall_oss_ros.policy.backend import Observation
 from wall_oss_ros.policy.prompts import ACTION_TOKEN, PROPRI_TOKEN
 from wall_oss_ros.policy.rtc import RtcConfig
-from wall_oss_ros.policy.wall_oss.backend_wall_oss import (
-    DEFAULT_HORIZON,
-    WallOssBackend,
-    cast_for_device,
-    default_device,
-)
+from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend, checkpoint_directory
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError, load_weights, vocab_rows
 from wall_oss_ros.policy.wall_oss.normalization import Normalizer, SlotStats
 from wall_oss_ros.policy.wall_oss_05.configuration_wall_oss_05 import ACTION_DIM, STATE_DIM, WallOss05Config
@@ -42,23 +36,14 @@ class WallOss05Backend(WallOssBackend):
         the contract's, as wall-x does."""
         from transformers import AutoProcessor
 
-        if cpu_threads > 0:
-            torch.set_num_threads(int(cpu_threads))
         if prediction_mode not in (None, "", "flow"):
             raise ValueError(f"prediction_mode {prediction_mode!r}: WALL-OSS-0.5 publishes the flow branch only")
-        directory = Path(checkpoint)
-        if not directory.is_dir():
-            raise CheckpointError(f"{directory}: checkpoint directory not found")
+        directory = checkpoint_directory(checkpoint, cpu_threads)
         resolved = resolve(directory, dataset)
         self.layout, self.prediction_mode = resolved.layout, "flow"
         self.normalizer_tensors = resolved.normalizer_tensors
-        self.contract, self.dt_s = contract, contract.dt_s
-        self.horizon = int(horizon or resolved.horizon or DEFAULT_HORIZON)
-        self.denoising_steps, self.use_prefix_cache = int(denoising_steps), use_prefix_cache
-        if self.denoising_steps < 1:
-            raise ValueError("denoising_steps must be at least 1")
-        self.rtc_config = rtc or RtcConfig()
-        self.subtask_max_tokens = int(subtask_max_tokens)
+        self._settings(contract, horizon or resolved.horizon, denoising_steps, use_prefix_cache, rtc,
+                       subtask_max_tokens, seed)
         self.fast = self.fast_vocabulary = None
         hf = AutoProcessor.from_pretrained(str(resolved.processor_dir), local_files_only=True)
         tok = hf.tokenizer
@@ -73,21 +58,13 @@ class WallOss05Backend(WallOssBackend):
         self.config = WallOss05Config.from_dict(resolved.config, str(directory / "config.json")).with_vocab_rows(rows)
         self.model = WallOss05ForAction(self.config, tok.convert_tokens_to_ids(ACTION_TOKEN))
         load_weights(self.model, resolved.state, str(directory))
-        self.device = device or default_device()
-        self.dtype = cast_for_device(self.model, self.device, dtype)
-        self.model.eval()
-        if compile_backend:
-            self.model.model.forward = torch.compile(self.model.model.forward, backend=compile_backend,
-                                                     mode=compile_mode, dynamic=True)
+        self._place(device, dtype, compile_backend, compile_mode)
         self.processor = WallOss05Processor(hf, contract, self.normalizer, self.horizon, state_slots)
         if resolved.trained_cameras is not None:
             trained = [camera_label(c) for c in resolved.trained_cameras]
             if trained != list(self.processor.views):
                 raise CheckpointError(f"{directory}: the policy was fine-tuned with the views {trained}; the "
                                       f"contract's cameras give {self.processor.views} (set the cameras' view)")
-        self._lock = threading.Lock()
-        self.seed = int(seed)
-        self._generator = torch.Generator(device="cpu").manual_seed(seed)
 
     def acting_observation(self, observation: Observation, subtask: str) -> Observation:
         """Uni-CoT as wall-x serves 0.5: the generated subtask replaces the task in the action prompt."""

@@ -30,7 +30,7 @@ from wall_oss_ros.policy.family import OSS_05, require_family
 from wall_oss_ros.policy.wall_oss.checkpoint import CheckpointError, embedded_stats, read_state_dict, split_normalizer
 from wall_oss_ros.policy.wall_oss.configuration_wall_oss import ConfigError
 from wall_oss_ros.policy.wall_oss.layout_lerobot import step_file
-from wall_oss_ros.policy.wall_oss.layout_upstream import normalizer_pth
+from wall_oss_ros.policy.wall_oss.layout_upstream import min_max_stats, norm_stats_json, normalizer_pth
 from wall_oss_ros.policy.wall_oss.normalization import SlotStats
 from wall_oss_ros.policy.wall_oss_05.configuration_wall_oss_05 import ACTION_DIM, STATE_DIM
 
@@ -70,15 +70,6 @@ def unfuse_vision_mlp(state: dict[str, torch.Tensor]) -> int:
 def _quantiles(q01: object, q99: object, width: int) -> SlotStats:
     lo, hi = np.asarray(q01, dtype=float).reshape(-1), np.asarray(q99, dtype=float).reshape(-1)
     return SlotStats.padded("min_max", lo, hi - lo, width)
-
-
-def _norm_stats(path: Path) -> tuple[SlotStats, SlotStats]:
-    content = json.loads(path.read_text()).get("norm_stats", {})
-    try:
-        state, action = content["observation.state"], content["action"]
-        return _quantiles(state["q01"], state["q99"], STATE_DIM), _quantiles(action["q01"], action["q99"], ACTION_DIM)
-    except (KeyError, TypeError) as exc:
-        raise CheckpointError(f"{path}: lacks {exc} (needs observation.state and action q01/q99)") from exc
 
 
 def _step_quantiles(path: Path, key: str, width: int) -> SlotStats:
@@ -151,13 +142,11 @@ def _author_stats(directory: Path, found: dict, dataset: str | None) -> tuple[Sl
     """As wall-x serving reads them: norm_stats.json, else normalizer_{propri,action}.pth (tensors only), else
     the normalisers inside model.safetensors."""
     if (directory / "norm_stats.json").is_file():
-        return _norm_stats(directory / "norm_stats.json")
-    files = [directory / f"normalizer_{what}.pth" for what in ("propri", "action")]
-    if all(f.is_file() for f in files):
+        return min_max_stats(norm_stats_json(directory / "norm_stats.json"), STATE_DIM, ACTION_DIM)
+    files = {what: directory / f"normalizer_{what}.pth" for what in ("propri", "action")}
+    if all(f.is_file() for f in files.values()):
         if dataset is None and len(found) != 1:
             raise CheckpointError(f"{directory}: normalizer_*.pth without a dataset: choose one")
         chosen = dataset or next(iter(found))
-        (p_min, p_delta), (a_min, a_delta) = (normalizer_pth(f, chosen) for f in files)
-        return (SlotStats.padded("min_max", p_min, p_delta, STATE_DIM),
-                SlotStats.padded("min_max", a_min, a_delta, ACTION_DIM))
+        return min_max_stats({what: normalizer_pth(f, chosen) for what, f in files.items()}, STATE_DIM, ACTION_DIM)
     return embedded_stats(found, dataset, STATE_DIM, ACTION_DIM, str(directory))

@@ -30,7 +30,7 @@ from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
 )
 
 from wall_oss_ros.policy.rtc import RtcGuide
-from wall_oss_ros.policy.wall_oss.modeling_wall_oss import RopeIndex, SinusoidalTimeEmbedding, integrate
+from wall_oss_ros.policy.wall_oss.modeling_wall_oss import RopeIndex, SinusoidalTimeEmbedding, integrate, routed
 from wall_oss_ros.policy.wall_oss_05.configuration_wall_oss_05 import WallOss05Config
 
 VLM, ACTION = 0, 1  # expert (token type) of every token but the <|action|> ones, and of those
@@ -77,25 +77,6 @@ class FusedMlp(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.gate_up_proj(x.to(self.gate_up_proj.weight.dtype)).chunk(2, dim=-1)
         return self.down_proj(functional.silu(gate) * up)
-
-
-def routed(modules: nn.ModuleList, widths: tuple[int, ...], x: torch.Tensor, types: torch.Tensor | int,
-           out_width: int, read_all: bool = False) -> torch.Tensor:
-    """Each token through its expert's module, reading its first widths[e] features of x (all of them with
-    read_all: the output projection reads every head); the result is written into the first widths[e] of
-    out_width features, zeros elsewhere. types: per token, or one int when every token has that type (no
-    masks: the prefix pass and the denoising steps)."""
-    if isinstance(types, int):
-        y = modules[types](x if read_all else x[..., :widths[types]])
-        return y if y.shape[-1] == out_width else functional.pad(y, (0, out_width - y.shape[-1]))
-    out = x.new_zeros(*x.shape[:-1], out_width)
-    for e, (module, width) in enumerate(zip(modules, widths, strict=True)):
-        mask = types == e
-        if bool(mask.any()):
-            picked = x[mask]
-            y = module(picked if read_all else picked[:, :width])
-            out[mask, :y.shape[-1]] = y.to(out.dtype)
-    return out
 
 
 class JointAttention(nn.Module):

@@ -104,15 +104,8 @@ class WallOss05Processor(WallOssProcessor):
 
     def state_string(self, state: np.ndarray) -> str:
         """The state's text: contract values into their slots, zero elsewhere, normalised, binned."""
-        state = np.asarray(state, dtype=float)
-        if state.shape != (len(self.state_index),):
-            raise ObservationError(f"state: {state.shape[0] if state.ndim == 1 else state.shape} values, the "
-                                   f"contract maps {len(self.state_index)} ({', '.join(self.state_names[:3])}, …)")
-        bad = [self.state_names[i] for i in np.flatnonzero(~np.isfinite(state))]
-        if bad:
-            raise ObservationError(f"state: not finite for {bad[:4]}")
         slots = np.zeros(STATE_DIM)
-        slots[self.state_index] = state
+        slots[self.state_index] = self.checked_state(state)
         active = None
         if self.state_slots == "active":
             active = np.zeros(STATE_DIM, dtype=bool)
