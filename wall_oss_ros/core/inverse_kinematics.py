@@ -99,12 +99,10 @@ class ArmIk:
         self.lower = self.model.lowerPositionLimit[self.index].copy()
         self.upper = self.model.upperPositionLimit[self.index].copy()
         self.tip, self.base = self.model.getFrameId(tip), self.model.getFrameId(base)
-        self._tip_name = tip
         self._task = FrameTask(tip, position_cost=1.0, orientation_cost=self.config.orientation_cost)
         self._posture = PostureTask(cost=self.config.posture_cost)
         self._limits = [ConfigurationLimit(self.model, config_limit_gain=0.9)]
-        self.posture = self._from_group(np.clip(np.zeros(len(joints)), self.lower, self.upper))
-        self._posture.set_target(self.posture)
+        self.set_posture(np.zeros(len(joints)))
         # One configuration, updated in place each QP step (a new one copies the model's data every time).
         self._configuration = pink.Configuration(self.model, self.model.createData(), self.posture, copy_data=False)
 
