@@ -32,11 +32,9 @@ setup(
         "opencv-python-headless>=4.8",
         "ruckig>=0.12",
         "pin>=2.7",
-        # Arm IK (core/inverse_kinematics.py): pink's QP tasks and limits with the daqp solver; the
-        # solve_ik / FrameTask / PostureTask / ConfigurationLimit signatures of the tested range.
-        "pin-pink>=3.1,<5",
-        "qpsolvers>=4.3,<5",
-        "daqp>=0.5",
+        # Arm IK (core/inverse_kinematics.py): its QP solved by daqp; daqp.solve(H, f, A, bupper, blower)
+        # with simple bounds first, and its exit flags, as in the tested range.
+        "daqp>=0.5,<0.12",
         "rosbags>=0.10",
         "matplotlib>=3.7",
         "rich>=13",

@@ -1,7 +1,10 @@
-"""Joint positions for an arm's end-effector pose target: differential IK (pink's QP over pinocchio) with the
-arm's joint limits inside the solve and a posture task, so a redundant arm does not drift in its null space;
-and MoveIt Servo's singularity rule (slow down, then stop, as the Jacobian's condition number rises; moving
-away from a singularity is allowed further).
+"""Joint positions for an arm's end-effector pose target: differential IK as a small QP per step (pinocchio's
+Jacobian and pose error, solved by daqp) with the arm's joint limits as bounds of the step and a posture
+term, so a redundant arm does not drift in its null space; and MoveIt Servo's singularity rule (slow down,
+then stop, as the Jacobian's condition number rises; moving away from a singularity is allowed further).
+
+The QP is formed here rather than through pink: pink assembles its tasks and limits in Python on every
+step, ten times the cost of the QP itself (benchmarks/bench_ik.py), and two arms per 10 ms tick need it cheap.
 
 An arm is a reduced model: the URDF's other joints (the other arm, fingers, wheels, torso) are locked at
 reference positions. Each call starts from the last command (warm start) and runs at most `max_iterations`
@@ -37,8 +40,8 @@ class IkConfig:
     position_tolerance_m: float = 1e-4
     orientation_tolerance_rad: float = 1e-3
     orientation_cost: float = 0.5  # relative to the position cost of 1 [m per rad]
-    posture_cost: float = 1e-5  # pull toward the reference posture; small, or it competes with the pose (soft QP costs)
-    damping: float = 1e-6  # Levenberg–Marquardt damping of the QP (bounded steps near singularities)
+    posture_cost: float = 1e-5  # pull toward the reference posture; small, or it competes with the pose (soft costs)
+    damping: float = 1e-6  # damping of the step (bounded steps near singularities)
     progress_ratio: float = 0.999  # an iteration that keeps more of the error than this made no progress
     # MoveIt Servo's defaults: decelerate above 17, stop at 30; while leaving, the span is this many times wider.
     singularity_decelerate_condition: float = 17.0
@@ -71,16 +74,16 @@ def singularity_scale(condition: float, moving_toward: bool, config: IkConfig) -
 
 class ArmIk:
     """IK of one arm of a URDF: `joints` (the group's, in its order) move the `tip` frame; poses are in the
-    `base` frame. reference: positions of the model's other joints (name → value), default neutral."""
+    `base` frame. reference: positions of the model's other joints (name → value), default neutral.
+    bounds: (lower, upper) joint positions to stay within, default the URDF's limits."""
 
     def __init__(self, urdf: str, joints: tuple[str, ...], base: str, tip: str,
-                 reference: dict[str, float] | None = None, config: IkConfig | None = None) -> None:
-        import pink
+                 reference: dict[str, float] | None = None, config: IkConfig | None = None,
+                 bounds: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        import daqp
         import pinocchio as pin
-        from pink.limits import ConfigurationLimit
-        from pink.tasks import FrameTask, PostureTask
 
-        self._pin, self._pink, self.config = pin, pink, config or IkConfig()
+        self._pin, self._daqp, self.config = pin, daqp, config or IkConfig()
         full = pin.buildModelFromUrdf(urdf)
         missing = [j for j in joints if not full.existJointName(j)]
         if missing or not full.existFrame(tip) or not full.existFrame(base):
@@ -98,13 +101,21 @@ class ArmIk:
         self.index = np.array([self.model.joints[self.model.getJointId(j)].idx_q for j in joints])
         self.lower = self.model.lowerPositionLimit[self.index].copy()
         self.upper = self.model.upperPositionLimit[self.index].copy()
+        if bounds is not None:
+            self.lower = np.maximum(self.lower, np.asarray(bounds[0], dtype=float))
+            self.upper = np.minimum(self.upper, np.asarray(bounds[1], dtype=float))
+        if not np.all(self.lower < self.upper):
+            raise ValueError(f"{urdf}: the joint bounds of {joints} leave no room ({self.lower} / {self.upper})")
         self.tip, self.base = self.model.getFrameId(tip), self.model.getFrameId(base)
-        self._task = FrameTask(tip, position_cost=1.0, orientation_cost=self.config.orientation_cost)
-        self._posture = PostureTask(cost=self.config.posture_cost)
-        self._limits = [ConfigurationLimit(self.model, config_limit_gain=0.9)]
-        self.set_posture(np.zeros(len(joints)))
-        # One configuration, updated in place each QP step (a new one copies the model's data every time).
-        self._configuration = pink.Configuration(self.model, self.model.createData(), self.posture, copy_data=False)
+        n = len(joints)
+        cfg = self.config
+        self._weights = np.array([1.0] * 3 + [cfg.orientation_cost ** 2] * 3)  # squared residual costs
+        self._posture_weight = cfg.posture_cost ** 2  # costs weigh residuals, as pink's do
+        self._regular = (cfg.damping + self._posture_weight) * np.eye(n)
+        self._identity = np.eye(n)
+        self._no_rows = np.zeros((0, n))
+        self._target = pin.SE3.Identity()
+        self.set_posture(np.zeros(n))
 
     # ------------------------------------------------------------------ conversions
     def _from_group(self, q: np.ndarray) -> np.ndarray:
@@ -116,9 +127,8 @@ class ArmIk:
         return np.asarray(q_model, dtype=float)[self.index].copy()
 
     def set_posture(self, q: np.ndarray) -> None:
-        """The posture the null-space task pulls toward (group order), e.g. the robot's start pose."""
+        """The posture the null-space term pulls toward (group order), e.g. the robot's start pose."""
         self.posture = self._from_group(np.clip(np.asarray(q, dtype=float), self.lower, self.upper))
-        self._posture.set_target(self.posture)
 
     # ------------------------------------------------------------------ kinematics
     def forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,16 +176,25 @@ class ArmIk:
         return error[0] + self.config.orientation_cost * error[1]
 
     def _step(self, q: np.ndarray) -> np.ndarray | None:
-        """One QP step toward the task's target from q, within the joint limits; None if the QP fails."""
-        configuration = self._configuration
-        configuration.update(self._from_group(q))
-        try:
-            velocity = self._pink.solve_ik(configuration, (self._task, self._posture), 1.0, solver="daqp",
-                                           damping=self.config.damping, limits=self._limits, safety_break=False)
-        except Exception:  # an infeasible or failed QP (pink raises its own and qpsolvers' errors)
+        """One QP step toward the target from q, within the joint bounds; None if the QP fails.
+
+        min ½‖J·dq − e‖²_W + ½(λ + ‖e‖²_W + w²)‖dq‖² − w²·(posture − q)·dq  s.t.  lower − q ≤ dq ≤ upper − q,
+        with e the tip's pose error (log of current⁻¹ · target) and J its Jacobian, both in the tip frame."""
+        pin, model, data = self._pin, self.model, self.data
+        q_model = self._from_group(q)
+        pin.computeJointJacobians(model, data, q_model)
+        pin.updateFramePlacements(model, data)
+        jac = pin.getFrameJacobian(model, data, self.tip, pin.ReferenceFrame.LOCAL)[:, self.index]
+        error = pin.log6(data.oMf[self.tip].actInv(self._target)).vector
+        weighted = jac.T * self._weights
+        # Damping grows with the squared error (Sugihara's rule): full Gauss-Newton steps near the target,
+        # short gradient-like ones toward a far or unreachable target, which would otherwise overshoot.
+        hessian = weighted @ jac + self._regular + float(error @ (self._weights * error)) * self._identity
+        linear = -(weighted @ error) - self._posture_weight * (self.posture - q_model)[self.index]
+        step, _, flag, _ = self._daqp.solve(hessian, linear, self._no_rows, self.upper - q, self.lower - q)
+        if flag < 1:  # infeasible or failed
             return None
-        candidate = np.clip(self._to_group(self._pin.integrate(self.model, self._from_group(q), velocity)),
-                            self.lower, self.upper)
+        candidate = np.clip(q + np.asarray(step), self.lower, self.upper)
         return candidate if np.all(np.isfinite(candidate)) else None
 
     def solve(self, q_start: np.ndarray, position: np.ndarray, rotation: np.ndarray) -> IkResult:
@@ -189,7 +208,7 @@ class ArmIk:
         u, _, vt = np.linalg.svd(rotation)
         rotation = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt  # the nearest rotation
         pin.framesForwardKinematics(self.model, self.data, self._from_group(q))
-        self._task.set_target(self.data.oMf[self.base] * pin.SE3(rotation, position))
+        self._target = self.data.oMf[self.base] * pin.SE3(rotation, position)
         error = self._errors(q, position, rotation)
         iterations, status = 0, None
         while status is None:
