@@ -94,7 +94,7 @@ def run_events(name: str, events: list, strategy: MergeStrategy) -> tuple[Execut
     return ex, rec
 
 
-@pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator"])
+@pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator", "tiago_dual"])
 @pytest.mark.parametrize("strategy", [MergeStrategy.CROSSFADE, MergeStrategy.ENSEMBLE, MergeStrategy.REPLACE])
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=st.lists(event, min_size=1, max_size=25))
@@ -103,7 +103,7 @@ def test_any_input_gives_finite_commands_within_every_limit(name, strategy, even
     check_limits(ex, rec)
 
 
-@pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator"])
+@pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator", "tiago_dual"])
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=st.lists(event.filter(lambda e: e[0] not in ("reset_estop", "start", "resume")),
                        min_size=1, max_size=15),
@@ -130,7 +130,7 @@ def test_estop_reaches_zero_velocity_in_the_time_the_limits_allow_and_stays(name
     assert ex.state.name == "ESTOP" and ex.limiter.stopped()
 
 
-@pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator"])
+@pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator", "tiago_dual"])
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=st.lists(event, min_size=1, max_size=20), points=st.integers(2, 12))
 def test_any_horizon_stays_within_every_limit_and_ends_at_rest(name, events, points):
@@ -153,7 +153,7 @@ def test_any_horizon_stays_within_every_limit_and_ends_at_rest(name, events, poi
     assert_path_within(p[:, pos], (lim.velocity_max[pos], lim.acceleration_max[pos], lim.jerk_max[pos]), ex.period_s)
 
 
-@pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator"])
+@pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator", "tiago_dual"])
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=st.lists(st.tuples(st.sampled_from(("smooth", "jump", "random")), st.integers(0, 2**31)),
                        min_size=1, max_size=6),
@@ -182,7 +182,7 @@ def test_the_path_the_controllers_run_stays_within_limits_through_any_tick_timin
             joints = dict(measured.joints)
             for ga in ex.groups:
                 if ex._jtc_axes[ga.axes].all():
-                    joints.update(zip(ga.group.axes, on_path[ga.axes].tolist(), strict=True))
+                    joints.update(zip(ga.joint_names, on_path[ga.axes].tolist(), strict=True))
             measured = MeasuredState(now, joints, measured.poses)
         if ex.tick(now, measured) is not None:
             run.append(ex.horizon(follow))

@@ -35,7 +35,7 @@ def measured_from_commands(ex: Executor, stamp: float, base: MeasuredState) -> M
     """A robot that tracks perfectly: measured = last command."""
     joints, poses = dict(base.joints), dict(base.poses)
     for cmd in ex._commands():
-        if cmd.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER):
+        if cmd.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER) or ex.contract.group(cmd.group).ik:
             joints.update(zip(cmd.names, cmd.positions.tolist(), strict=True))
         elif cmd.kind is GroupKind.EE_POSE:
             poses[cmd.group] = (cmd.positions[:3], cmd.positions[3:])
@@ -46,7 +46,7 @@ def axis_arrays(ex: Executor, commands: list[GroupCommand]) -> tuple[np.ndarray,
     """(position, velocity, acceleration) per control axis, in the executor's axis order."""
     p, v, a = [], [], []
     for cmd in commands:
-        if cmd.kind is GroupKind.EE_POSE:
+        if cmd.kind is GroupKind.EE_POSE and not ex.contract.group(cmd.group).ik:
             p += list(cmd.positions[:3]) + [0.0] * 3
             rot_t = Rotation.from_quat(cmd.positions[3:]).as_matrix().T  # angular values in the tool frame
             v += list(cmd.velocities[:3]) + list(rot_t @ cmd.velocities[3:])

@@ -10,8 +10,9 @@ from wall_oss_ros.core.contract import GroupKind, RobotContract, load_contract
 from wall_oss_ros.core.executor_types import MeasuredState
 from wall_oss_ros.core.resources import config_path
 
-CONTRACTS = ("aloha_bimanual", "bimanual_ee", "mobile_manipulator")
+CONTRACTS = ("aloha_bimanual", "bimanual_ee", "mobile_manipulator", "tiago_dual")
 ALOHA_ARM_START = [0.0, -0.96, 1.16, 0.0, -0.3, 0.0]  # gym-aloha START_ARM_POSE
+TIAGO_ARM_HOME = [0.3, -0.6, 2.2, 2.0, -0.2, 1.2, -0.5]  # in front, bent, 10 cm clear of the body [rad]
 
 
 @cache
@@ -24,7 +25,9 @@ def rest_state(c: RobotContract, stamp: float = 0.0) -> MeasuredState:
     joints: dict[str, float] = {}
     poses = {}
     for g in c.groups:
-        if g.kind is GroupKind.EE_POSE:
+        if g.ik is not None:
+            joints.update(zip(g.joints, TIAGO_ARM_HOME, strict=True))
+        elif g.kind is GroupKind.EE_POSE:
             lo, hi = np.array(g.workspace.min_m), np.array(g.workspace.max_m)
             poses[g.name] = ((lo + hi) / 2, np.array([1.0, 0.0, 0.0, 0.0]))  # pointing down
         elif g.kind is not GroupKind.BASE_TWIST:
@@ -40,12 +43,16 @@ def rest_state(c: RobotContract, stamp: float = 0.0) -> MeasuredState:
 
 def rest_action(c: RobotContract) -> np.ndarray:
     """The absolute action vector that holds the rest state."""
-    from wall_oss_ros.core.rotations import quat_to_rot6d
+    from wall_oss_ros.core.ik_stage import arm_ik
+    from wall_oss_ros.core.rotations import matrix_to_rot6d, quat_to_rot6d
 
     m = rest_state(c)
     out = []
     for g in c.groups:
-        if g.kind is GroupKind.EE_POSE:
+        if g.ik is not None:
+            xyz, rotation = arm_ik(g).forward(np.array([m.joints[j] for j in g.joints]))
+            out += list(xyz) + list(matrix_to_rot6d(rotation))
+        elif g.kind is GroupKind.EE_POSE:
             xyz, quat = m.poses[g.name]
             out += list(xyz) + list(quat_to_rot6d(quat))
         elif g.kind is GroupKind.BASE_TWIST:

@@ -24,6 +24,7 @@ from wall_oss_ros.core.executor_types import (
     MeasuredState,
 )
 from wall_oss_ros.core.horizon import Horizon
+from wall_oss_ros.core.ik_stage import IkArm, IkStage, arm_ik
 from wall_oss_ros.core.kinematics import ForwardKinematics, make_kinematics
 from wall_oss_ros.core.plan import Plan
 from wall_oss_ros.core.rotations import (
@@ -35,6 +36,7 @@ from wall_oss_ros.core.rotations import (
     rot6d_to_matrix_one,
     rotvec_to_quat_one,
 )
+from wall_oss_ros.core.safety.collision_guard import CollisionGuard
 from wall_oss_ros.core.safety.motion import MotionLimiter
 from wall_oss_ros.core.safety.status import (
     INTERVENTION_STATUS,
@@ -56,6 +58,8 @@ class _GroupAxes:
         self.group, self.cols, self.axes = group, cols, axes
         self.pos, self.rot = slice(axes.start, axes.start + 3), slice(axes.start + 3, axes.stop)  # EE groups
         self.kind: GroupKind = group.kind
+        self.ik = group.ik  # ee_pose on joint-space controllers: the axes are the arm's joints
+        self.joint_names: tuple[str, ...] = group.joints
         self.fk: ForwardKinematics | None = make_kinematics(group.kinematics) if group.kinematics else None
         self.quat = np.array([0.0, 0.0, 0.0, 1.0])  # EE groups: commanded orientation (x, y, z, w)
         self.rotation: np.ndarray | None = np.eye(3)  # its matrix, derived lazily (see matrix())
@@ -80,8 +84,9 @@ class Executor:
         self.groups: list[_GroupAxes] = []
         for g in contract.groups:
             start = len(limits)
-            limits += g.limits
-            velocity_axes += [g.kind is GroupKind.BASE_TWIST] * len(g.limits)
+            group_limits = g.ik.limits if g.ik is not None else g.limits
+            limits += group_limits
+            velocity_axes += [g.kind is GroupKind.BASE_TWIST] * len(group_limits)
             continuous += list(g.continuous) if g.continuous else [False] * g.action_dim
             self.groups.append(_GroupAxes(g, contract.action_slice(g), slice(start, len(limits))))
         self.limits = tuple(limits)
@@ -89,7 +94,7 @@ class Executor:
         self.velocity_axes = self.limiter.velocity_axes
         self.rotation_axes = np.zeros(len(limits), dtype=bool)
         for ga in self.groups:
-            if ga.kind is GroupKind.EE_POSE:
+            if ga.kind is GroupKind.EE_POSE and ga.ik is None:
                 self.rotation_axes[ga.rot] = True
         self.position_axes = ~(self.velocity_axes | self.rotation_axes)
         self._two_acc = 2.0 * self.limiter.acceleration_max
@@ -107,7 +112,26 @@ class Executor:
         if len(self._direct_axes) and np.array_equal(self._direct_axes, self._direct_cols) and \
                 np.array_equal(self._direct_axes, np.arange(self._direct_axes[0], self._direct_axes[-1] + 1)):
             self._direct_axes = self._direct_cols = slice(int(self._direct_axes[0]), int(self._direct_axes[-1]) + 1)
-        self._other_groups = [ga for ga in self.groups if ga not in direct]
+        self._other_groups = [ga for ga in self.groups if ga not in direct and ga.ik is None]
+        arms, start = [], 0
+        for ga in self.groups:
+            if ga.ik is not None:
+                arms.append(IkArm(ga.group, ga.cols, ga.axes, slice(start, start + 6), arm_ik(ga.group)))
+                start += 6
+        self._ik = IkStage(arms, self.period_s) if arms else None
+        axis_joints: list[str | None] = [None] * len(limits)
+        for ga in self.groups:
+            if len(ga.joint_names) == ga.axes.stop - ga.axes.start:
+                axis_joints[ga.axes] = ga.joint_names
+        self._guard = (CollisionGuard(contract.self_collision, axis_joints)
+                       if contract.self_collision is not None else None)
+        # Axes whose JTC preview brakes instead of following the plan: arms through IK (no IK per preview
+        # point) and everything the collision guard watches (whose stops it checked, not their plans).
+        self._preview_brake = np.zeros(len(limits), dtype=bool)
+        for arm in arms:
+            self._preview_brake[arm.axes] = True
+        if self._guard is not None:
+            self._preview_brake |= self._guard.mask
         self._has_rotation, self._has_velocity = bool(self.rotation_axes.any()), bool(self.velocity_axes.any())
         self._fk_groups = [ga for ga in self.groups if ga.fk is not None]
         self.max_step = np.array([lim.max_step if lim.max_step is not None else
@@ -238,6 +262,8 @@ class Executor:
         value, rate, rate2 = np.zeros(dim), np.zeros(dim), np.zeros(dim)
         lim = self.limiter
         for ga in self.groups:
+            if ga.ik is not None:
+                continue  # the IK stage's Cartesian command, below
             if ga.kind is GroupKind.EE_POSE:
                 value[ga.cols] = np.concatenate([lim.p[ga.pos], matrix_to_rot6d(ga.matrix())])
                 rate[ga.cols][:3], rate2[ga.cols][:3] = lim.v[ga.pos], lim.a[ga.pos]
@@ -245,6 +271,8 @@ class Executor:
                 value[ga.cols], rate[ga.cols] = lim.v[ga.axes], lim.a[ga.axes]
             else:
                 value[ga.cols], rate[ga.cols], rate2[ga.cols] = lim.p[ga.axes], lim.v[ga.axes], lim.a[ga.axes]
+        if self._ik is not None:
+            self._ik.anchor(value, rate, rate2)
         return value, rate, rate2
 
     # ---------------------------------------------------------------- control tick
@@ -253,7 +281,7 @@ class Executor:
         positions = np.zeros(len(self.limits))
         for ga in self.groups:
             g = ga.group
-            if ga.kind is GroupKind.EE_POSE:
+            if ga.kind is GroupKind.EE_POSE and ga.ik is None:
                 if g.name not in measured.poses:
                     return self._fail(f"measured state lacks the pose of {g.name} ({g.state_topic})")
                 xyz, quat = (np.asarray(x, dtype=float) for x in measured.poses[g.name])
@@ -263,10 +291,10 @@ class Executor:
                 ga.quat = quat / np.linalg.norm(quat)
                 ga.rotation = quat_to_matrix_one(ga.quat)
             elif ga.kind is not GroupKind.BASE_TWIST:
-                missing = [j for j in g.axes if j not in measured.joints]
+                missing = [j for j in ga.joint_names if j not in measured.joints]
                 if missing:
                     return self._fail(f"measured state lacks joints {missing[:4]} of {g.name}")
-                values = np.array([measured.joints[j] for j in g.axes], dtype=float)
+                values = np.array([measured.joints[j] for j in ga.joint_names], dtype=float)
                 if not np.all(np.isfinite(values)):
                     return self._fail(f"measured state of {g.name} is not finite")
                 positions[ga.axes] = values
@@ -277,6 +305,10 @@ class Executor:
             return self._fail(f"axis {i} measured at {positions[i]:.4f} is outside its limits "
                               f"[{self.limits[i].position_min}, {self.limits[i].position_max}]: move it inside first")
         self.limiter.reset(positions)
+        if self._ik is not None:
+            self._ik.initialize(positions)
+        if self._guard is not None:
+            self._guard.reset(positions)
         self._before = (positions.copy(), np.zeros(len(positions)), np.zeros(len(positions)))
         if math.isnan(self._tick_time) and self._last_tick is not None:
             self._tick_time = self._last_tick
@@ -346,8 +378,18 @@ class Executor:
                 brake[:] = True
             else:
                 self._targets(value, rate, rate2, target_p, target_v, target_a, codes)
+                if self._ik is not None:
+                    self._ik.targets(value, rate, rate2, lim.p, target_p, target_v, target_a, brake,
+                                     lambda kind: self._note(kind, codes))
+        if self._ik is not None and brake.all():
+            self._ik.brake()
+        if self._guard is not None:
+            self._slow_near_collision(target_p, target_v, target_a, brake, codes)
         previous = lim.p.copy()
+        previous_state = (previous, lim.v.copy(), lim.a.copy())
         report = lim.step(target_p, target_v, brake, target_a)
+        if self._guard is not None:
+            self._stop_before_collision(previous_state, target_p, target_v, target_a, brake, codes)
         if report.braked_for_bounds.any() or report.fallback:
             self._count(Intervention.DYNAMICS_LIMIT)
             codes.add(StatusCode.LIMITED_DYNAMICS)
@@ -359,6 +401,8 @@ class Executor:
         if not finite or ((lim.p < self._check_lo) | (lim.p > self._check_hi)).any():
             lim.reset(np.where(np.isfinite(previous), previous, 0.0))
             self._fault(StatusCode.HALT_NONFINITE, Intervention.NONFINITE, "limiter produced an invalid command")
+        if self._ik is not None:
+            self._ik.follow_joints(lim.p, lim.v)
         if self._has_rotation:
             for ga in self._other_groups:
                 if ga.kind is GroupKind.EE_POSE:  # R ← R · exp(step), the step being in the tool frame
@@ -374,6 +418,34 @@ class Executor:
             self.observation_to_command_s = now - self._awaiting_first_command
             self._awaiting_first_command = None
         return self._commands()
+
+    def _slow_near_collision(self, target_p: np.ndarray, target_v: np.ndarray, target_a: np.ndarray,
+                             brake: np.ndarray, codes: set[StatusCode]) -> None:
+        """Inside the proximity band, moving closer: the guarded axes take only part of their step."""
+        scale = self._guard.scale()
+        if scale >= 1.0 or brake.all():
+            return
+        m, p = self._guard.mask, self.limiter.p
+        target_p[m] = p[m] + scale * (target_p[m] - p[m])
+        target_v[m] *= scale
+        target_a[m] *= scale
+        self._note(Intervention.COLLISION_DECELERATE, codes)
+
+    def _stop_before_collision(self, previous_state: tuple[np.ndarray, np.ndarray, np.ndarray],
+                               target_p: np.ndarray, target_v: np.ndarray, target_a: np.ndarray,
+                               brake: np.ndarray, codes: set[StatusCode]) -> None:
+        """Refuse a step that would come (or could not stop before coming) under the stop distance: the
+        guarded axes take the fastest stop from the last command instead, whose end was checked."""
+        lim, guard = self.limiter, self._guard
+        verdict = guard.check(lim)
+        if not verdict.accepted:
+            lim.p, lim.v, lim.a = (x.copy() for x in previous_state)
+            lim.step(target_p, target_v, brake | guard.mask, target_a)
+            self._note(Intervention.COLLISION_HALT, codes)
+            self.last_fault = (f"self-collision: {verdict.clearance.links[0]} and {verdict.clearance.links[1]} "
+                               f"would come {verdict.clearance.distance_m * 1e3:.1f} mm apart")
+            verdict = guard.check(lim)
+        guard.accept(verdict)
 
     def _take_up_sent_path(self, now: float) -> float:
         """This tick's time on the command path. After missed ticks, the controllers have run on along the
@@ -410,7 +482,7 @@ class Executor:
         n = len(self.limits)
         ps, vs, as_ = [self._before[0], lim.p.copy()], [self._before[1], lim.v.copy()], [self._before[2], lim.a.copy()]
         halted = self._halt is not None or self.state in HALTED_STATES or self.state is ExecutorState.IDLE
-        brake = np.full(n, halted or self.plan.empty)
+        brake = np.full(n, halted or self.plan.empty) | self._preview_brake
         for k in range(1, follow_points):
             target_p, target_v, target_a = shadow.p.copy(), np.zeros(n), np.zeros(n)
             target_p[self.rotation_axes] = shadow.p[self.rotation_axes] = 0.0
@@ -458,7 +530,7 @@ class Executor:
         joints, commanded = m.joints, self.limiter.p.tolist()
         for ga in self.tracked_groups:
             g = ga.group
-            if ga.kind is GroupKind.EE_POSE:
+            if ga.kind is GroupKind.EE_POSE and ga.ik is None:
                 pose = m.poses.get(g.name)
                 if pose is None:
                     error = math.inf
@@ -466,7 +538,8 @@ class Executor:
                     (x, y, z), (cx, cy, cz) = list(pose[0]), commanded[ga.pos]
                     error = math.sqrt((x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2)
             else:
-                error = max(abs(joints.get(j, math.inf) - c) for j, c in zip(g.axes, commanded[ga.axes], strict=True))
+                error = max(abs(joints.get(j, math.inf) - c)
+                            for j, c in zip(ga.joint_names, commanded[ga.axes], strict=True))
             error = error if error == error else math.inf  # NaN or missing measurement: unbounded error
             if self.watchdogs.tracking(now, g.name, error, g.tracking_tolerance):
                 return (f"{g.name}: measured state is {error:.3f} {g.unit} from the command "
@@ -481,9 +554,9 @@ class Executor:
         commanded = self.limiter.p
         for ga in self.groups:
             g = ga.group
-            if ga.kind is not GroupKind.JOINT_POSITION:
+            if ga.kind is not GroupKind.JOINT_POSITION and ga.ik is None:
                 continue
-            measured = np.array([m.joints.get(j, math.nan) for j in g.axes])
+            measured = np.array([m.joints.get(j, math.nan) for j in ga.joint_names])
             problem = self.watchdogs.following(now, g.name, commanded[ga.axes], measured)
             if problem:
                 return (f"{g.name}: the controller on {g.output.topic} does not follow ({problem}). A stock "
@@ -570,7 +643,9 @@ class Executor:
         p, v, a = self.limiter.p.copy(), self.limiter.v.copy(), self.limiter.a.copy()
         for ga in self.groups:
             g, ax = ga.group, ga.axes
-            if ga.kind is GroupKind.EE_POSE:
+            if ga.ik is not None:
+                out.append(GroupCommand(g.name, g.kind, ga.joint_names, p[ax], v[ax], a[ax]))
+            elif ga.kind is GroupKind.EE_POSE:
                 rotation = ga.matrix()
                 out.append(GroupCommand(g.name, g.kind, g.axes, np.array(p[ga.pos].tolist() + ga.quat.tolist()),
                                         np.concatenate([v[ga.pos], rotation @ v[ga.rot]]),

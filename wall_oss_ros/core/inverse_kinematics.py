@@ -158,6 +158,8 @@ class ArmIk:
         condition = float(s[0] / s[-1]) if s[-1] > 0 else float("inf")
         if not np.isfinite(condition):
             return 0.0, SingularityStatus.HALT, condition
+        if condition <= self.config.singularity_decelerate_condition:  # clear either way: no direction needed
+            return 1.0, SingularityStatus.CLEAR, condition
         toward = u[:, -1]
         step = vt.T @ ((u.T @ (toward / 100.0)) / s)  # the pseudo-inverse's joint step for it
         s_next = np.linalg.svd(self.jacobian(np.asarray(q, dtype=float) + step), compute_uv=False)

@@ -28,16 +28,22 @@ def config_path(*parts: str) -> Path:
     return share_dir().joinpath("config", *parts)
 
 
-def package_share(package: str) -> Path:
-    """share/<package> of a ROS-style package installed as a Python wheel (cmeel's prefix inside
-    site-packages: example-robot-data, pinocchio's data) or on AMENT_PREFIX_PATH."""
+def package_roots() -> list[Path]:
+    """The share/ directories ROS-style packages are found in: cmeel's prefix inside site-packages (Python
+    wheels such as example-robot-data) and every prefix on AMENT_PREFIX_PATH; the search path of a URDF's
+    package:// references."""
     import os
     import sysconfig
 
     prefixes = [Path(sysconfig.get_paths()["purelib"]) / "cmeel.prefix"]
     prefixes += [Path(p) for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
-    for prefix in prefixes:
-        candidate = prefix / "share" / package
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"package {package!r}: no share/{package} in {', '.join(str(p) for p in prefixes)}")
+    return [prefix / "share" for prefix in prefixes]
+
+
+def package_share(package: str) -> Path:
+    """share/<package> of a ROS-style package installed as a Python wheel or on AMENT_PREFIX_PATH."""
+    roots = package_roots()
+    for root in roots:
+        if (root / package).is_dir():
+            return root / package
+    raise FileNotFoundError(f"package {package!r}: no {package}/ in {', '.join(str(r) for r in roots)}")

@@ -16,6 +16,7 @@ from wall_oss_ros.core.contract.model import (
     EE_POSITION_AXES,
     EE_ROTATION_AXES,
     OUTPUTS_BY_KIND,
+    ArmIkModel,
     AxisLimits,
     Camera,
     CameraTransport,
@@ -26,10 +27,11 @@ from wall_oss_ros.core.contract.model import (
     OutputKind,
     Representation,
     RobotContract,
+    SelfCollisionModel,
     Workspace,
 )
 from wall_oss_ros.core.contract.view_names import view_name
-from wall_oss_ros.core.resources import config_path
+from wall_oss_ros.core.resources import config_path, package_share
 
 JOINT_UNITS = ("rad", "m")
 GRIPPER_UNITS = ("rad", "m", "norm")
@@ -157,7 +159,13 @@ def _joint_limits(sec: _Section, n: int, units: Sequence[str]) -> tuple[str, tup
 
 def _resolve_model_path(sec: _Section, name: str, contract_dir: Path) -> str:
     ref = sec.string(name)
-    if ref.startswith("pkg://"):
+    if ref.startswith("package://"):  # a ROS package's share directory, as URDFs name their meshes
+        package, _, rel = ref[len("package://"):].partition("/")
+        try:
+            path = package_share(package) / rel
+        except FileNotFoundError as exc:
+            raise sec.error(name, str(exc)) from exc
+    elif ref.startswith("pkg://"):
         package, _, rel = ref[len("pkg://"):].partition("/")
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
@@ -191,8 +199,80 @@ def _kinematics(sec: _Section, joints: tuple[str, ...], contract_dir: Path) -> K
     return KinematicModel(path, fmt, tip, model_joints)
 
 
-def _output(sec: _Section, kind: GroupKind) -> Output:
-    allowed = sorted(k.value for k in OUTPUTS_BY_KIND[kind])
+def _urdf_joint_bounds(path: str, joints: tuple[str, ...], sec: _Section) -> list[tuple[float, float]]:
+    import pinocchio as pin
+
+    model = pin.buildModelFromUrdf(path)
+    missing = [j for j in joints if not model.existJointName(j)]
+    if missing:
+        raise sec.error("joints", f"{path} has no joints {missing[:4]}")
+    bounds = []
+    for j in joints:
+        joint = model.joints[model.getJointId(j)]
+        if joint.nq != 1:
+            raise sec.error("joints", f"{j} is not a one-DoF (revolute or prismatic) joint")
+        bounds.append((float(model.lowerPositionLimit[joint.idx_q]), float(model.upperPositionLimit[joint.idx_q])))
+    return bounds
+
+
+def _ik(sec: _Section, contract_dir: Path) -> ArmIkModel:
+    """An ee_pose group's `ik:` section: the arm in a URDF and its joint limits (positions from the URDF)."""
+    path = _resolve_model_path(sec, "urdf", contract_dir)
+    joints = sec.strings("joints")
+    limits_sec = sec.section("limits")
+    _, limits, tolerance = _joint_limits(limits_sec, len(joints), ("rad",))
+    bounds = _urdf_joint_bounds(path, joints, sec)
+    checked = []
+    for joint, lim, (lo_urdf, hi_urdf) in zip(joints, limits, bounds, strict=True):
+        lo = lim.position_min if math.isfinite(lim.position_min) else lo_urdf
+        hi = lim.position_max if math.isfinite(lim.position_max) else hi_urdf
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo < lo_urdf or hi > hi_urdf:
+            raise limits_sec.error("position_min_rad", f"{joint}: [{lo}, {hi}] must be finite and within the "
+                                   f"URDF's [{lo_urdf}, {hi_urdf}]")
+        if lo + 2 * lim.position_margin >= hi:
+            raise limits_sec.error("position_margin_rad", f"{joint}: the margin leaves no room in [{lo}, {hi}]")
+        checked.append(AxisLimits(lim.velocity_max, lim.acceleration_max, lim.jerk_max, lo, hi,
+                                  lim.position_margin, lim.max_step))
+    limits_sec.finish()
+    singular = sec.section("singularity", required=False)
+    thresholds = [17.0, 30.0, 2.0]
+    if singular is not None:
+        thresholds = [singular.number("decelerate_condition", 17.0, positive=True),
+                      singular.number("stop_condition", 30.0, positive=True),
+                      singular.number("leaving_multiplier", 2.0, positive=True)]
+        if thresholds[0] >= thresholds[1]:
+            raise singular.error("decelerate_condition", "must be below stop_condition")
+        singular.finish()
+    model = ArmIkModel(path, sec.string("base_frame"), sec.string("tip_frame"), joints, tuple(checked), tolerance,
+                       *thresholds)
+    sec.finish()
+    return model
+
+
+def _self_collision(sec: _Section, contract_dir: Path) -> SelfCollisionModel:
+    path = _resolve_model_path(sec, "urdf", contract_dir)
+    sets_sec = sec.section("link_sets")
+    sets = {name: sets_sec.strings(name) for name in list(sets_sec.data)}
+    sets_sec.finish()
+    pairs_raw = sec.raw("pairs")
+    if not isinstance(pairs_raw, list) or not pairs_raw:
+        raise sec.error("pairs", "expected a non-empty list of [set, set] pairs")
+    pairs = []
+    for pair in pairs_raw:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(p in sets for p in pair)):
+            raise sec.error("pairs", f"{pair!r} is not a pair of link_sets names ({sorted(sets)})")
+        pairs.append((sets[pair[0]], sets[pair[1]]))
+    proximity = sec.number("proximity_threshold_m", positive=True)
+    stop = sec.number("stop_distance_m", positive=True)
+    if stop >= proximity:
+        raise sec.error("stop_distance_m", f"must be below proximity_threshold_m ({proximity})")
+    sec.finish()
+    return SelfCollisionModel(path, tuple(pairs), proximity, stop)
+
+
+def _output(sec: _Section, kind: GroupKind, with_ik: bool = False) -> Output:
+    kinds = OUTPUTS_BY_KIND[GroupKind.JOINT_POSITION] if with_ik else OUTPUTS_BY_KIND[kind]
+    allowed = sorted(k.value for k in kinds)
     out_kind = OutputKind(sec.string("kind", choices=allowed))
     topic = sec.string("topic")
     frame = sec.raw("frame_id", "")
@@ -207,7 +287,7 @@ def _group(sec: _Section, contract: _Section, width: int, state_width: int, cont
     kind = GroupKind(sec.string("kind", choices=[k.value for k in GroupKind]))
     representation = Representation(sec.string("representation", "absolute", [r.value for r in Representation]))
     limits_sec = sec.section("limits")
-    workspace = kinematics = None
+    workspace = kinematics = ik = None
     tolerance: float | None = None
     continuous: tuple[bool, ...] = ()
     state_topic, rotation_frame = "", "base"
@@ -266,11 +346,19 @@ def _group(sec: _Section, contract: _Section, width: int, state_width: int, cont
         limits += (AxisLimits(*ang),) * 3
         if limits_sec.has("tracking_tolerance_m"):
             tolerance = limits_sec.number("tracking_tolerance_m", positive=True)
-        state_topic = sec.string("state_topic")
+        ik_sec = sec.section("ik", required=False)
+        if ik_sec is not None:  # joint-space controllers: the pose is measured through the arm's joints
+            ik = _ik(ik_sec, contract_dir)
+            tolerance = ik.tracking_tolerance_rad
+            if limits_sec.has("tracking_tolerance_m"):
+                raise limits_sec.error("tracking_tolerance_m", "an ee_pose group with ik tracks its joints: give "
+                                       "ik.limits.tracking_tolerance_rad")
+        else:
+            state_topic = sec.string("state_topic")
         rotation_frame = sec.string("rotation_frame", "base", ["base", "tool"])
     limits_sec.finish()
 
-    output = _output(sec.section("output"), kind)
+    output = _output(sec.section("output"), kind, ik is not None)
     if output.kind in (OutputKind.POSE_STAMPED, OutputKind.TWIST_STAMPED) and not output.frame_id:
         raise sec.error("output.frame_id", f"a {output.kind.value} output needs a frame_id")
     action_slots = _slots(sec, "action_slots", len(axes), width)
@@ -280,7 +368,7 @@ def _group(sec: _Section, contract: _Section, width: int, state_width: int, cont
         raise sec.error("state_slots", "relative actions compose onto the observed state: give state_slots")
     sec.finish()
     return Group(name, kind, axes, unit, representation, limits, output, action_slots, state_slots, continuous,
-                 workspace, kinematics, tolerance, state_topic, rotation_frame)
+                 workspace, kinematics, tolerance, state_topic, rotation_frame, ik)
 
 
 def _camera(sec: _Section) -> Camera:
@@ -321,14 +409,15 @@ def parse_contract(data: object, source: str = "<contract>", base_dir: Path | No
     contract_dir = base_dir or Path.cwd()
     groups = tuple(_group(_Section(g, source, f"groups[{i}]"), root, width, state_width, contract_dir)
                    for i, g in enumerate(groups_raw))
+    collision_sec = root.section("self_collision", required=False)
+    self_collision = _self_collision(collision_sec, contract_dir) if collision_sec is not None else None
     root.finish()
     _unique([g.name for g in groups], root, "groups", "group name")
     _unique([s for g in groups for s in g.action_slots], root, "groups", "action slot")
     _unique([s for g in groups for s in g.state_slots], root, "groups", "state slot")
-    _unique([a for g in groups if g.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER) for a in g.axes],
-            root, "groups", "joint")
+    _unique([a for g in groups for a in g.joints], root, "groups", "joint")
     _unique([g.output.topic for g in groups], root, "groups", "output topic")
-    return RobotContract(name, source, dt_s, width, state_width, groups, cameras, topics, description)
+    return RobotContract(name, source, dt_s, width, state_width, groups, cameras, topics, description, self_collision)
 
 
 def load_contract(path: str | Path) -> RobotContract:

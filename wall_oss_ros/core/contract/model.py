@@ -35,7 +35,7 @@ class CameraTransport(str, Enum):
 OUTPUTS_BY_KIND: dict[GroupKind, frozenset[OutputKind]] = {
     GroupKind.JOINT_POSITION: frozenset({OutputKind.JTC, OutputKind.FORWARD_POSITION}),
     GroupKind.GRIPPER: frozenset({OutputKind.JTC, OutputKind.FORWARD_POSITION}),
-    GroupKind.EE_POSE: frozenset({OutputKind.POSE_STAMPED}),
+    GroupKind.EE_POSE: frozenset({OutputKind.POSE_STAMPED}),  # with an `ik:` section: JTC / forward instead
     GroupKind.BASE_TWIST: frozenset({OutputKind.TWIST, OutputKind.TWIST_STAMPED}),
 }
 
@@ -85,6 +85,31 @@ class KinematicModel:
 
 
 @dataclass(frozen=True)
+class ArmIkModel:
+    """How an ee_pose group reaches joint-space controllers: IK of an arm of a URDF, then joint limits."""
+
+    urdf: str  # resolved absolute path
+    base_frame: str  # frame the group's poses are expressed in (the arm's mount: poses independent of the rest)
+    tip_frame: str
+    joints: tuple[str, ...]  # the arm's joints, in command order
+    limits: tuple[AxisLimits, ...]  # one per joint [rad]; position bounds from the URDF unless given
+    tracking_tolerance_rad: float | None = None
+    singularity_decelerate_condition: float = 17.0  # MoveIt Servo's lower_singularity_threshold
+    singularity_stop_condition: float = 30.0  # hard_stop_singularity_threshold
+    leaving_singularity_multiplier: float = 2.0  # leaving_singularity_threshold_multiplier
+
+
+@dataclass(frozen=True)
+class SelfCollisionModel:
+    """Which parts of the robot must keep apart, from the URDF's collision geometry."""
+
+    urdf: str  # resolved absolute path
+    pairs: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # link sets checked against each other
+    proximity_threshold_m: float  # below this distance, motion toward a collision slows down
+    stop_distance_m: float  # motion that would bring it below this halts; motion away is allowed
+
+
+@dataclass(frozen=True)
 class Output:
     kind: OutputKind
     topic: str
@@ -110,6 +135,14 @@ class Group:
     tracking_tolerance: float | None = None  # max |measured - commanded| before a fault; None: unchecked
     state_topic: str = ""  # EE groups: PoseStamped topic of the measured pose
     rotation_frame: str = "base"  # EE relative rotations: "base" R = dR·R_obs (WALL-X), "tool" R = R_obs·dR
+    ik: ArmIkModel | None = None  # ee_pose groups commanded through joint-space controllers
+
+    @property
+    def joints(self) -> tuple[str, ...]:
+        """The joints this group commands (none for a Cartesian EE group or a base)."""
+        if self.ik is not None:
+            return self.ik.joints
+        return self.axes if self.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER) else ()
 
     @property
     def action_names(self) -> tuple[str, ...]:
@@ -147,6 +180,7 @@ class RobotContract:
     cameras: tuple[Camera, ...] = ()
     joint_state_topics: tuple[str, ...] = ("/joint_states",)
     description: str = ""
+    self_collision: SelfCollisionModel | None = None
     _offsets: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:

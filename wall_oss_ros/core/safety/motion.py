@@ -212,6 +212,12 @@ class MotionLimiter:
         v[-1], a[-1] = 0.0, 0.0
         return p, v, a
 
+    def stop_end(self) -> np.ndarray:
+        """Where the fastest stop from the current state comes to rest, per axis (each stops on its own)."""
+        if self.stopped() or not self._stop_from(self.p, self.v, self.a):
+            return self.p.copy()
+        return np.array(self._stop_traj.at_time(float(self._stop_traj.duration))[0])
+
     def stopped(self, mask: np.ndarray | None = None, tol: float = 1e-9) -> bool:
         sel = slice(None) if mask is None else mask
         return bool(np.all(np.abs(self.v[sel]) <= tol) and np.all(np.abs(self.a[sel]) <= tol))

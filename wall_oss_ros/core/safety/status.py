@@ -24,6 +24,7 @@ class StatusCode(IntEnum):
     LIMITED_GRIPPER = 5
     LIMITED_BASE = 6
     CHUNK_REJECTED = 7
+    LIMITED_IK = 8
     HALT_CHUNK_TIMEOUT = 10
     HALT_STALE_OBSERVATION = 11
     HALT_TRACKING_ERROR = 12
@@ -32,10 +33,17 @@ class StatusCode(IntEnum):
     HALT_NOT_FOLLOWING = 15
     HALT_ESTOP = 20
     PAUSED = 21
+    # An arm slowed or stopped (MoveIt Servo's conditions); the executor itself keeps running.
+    SINGULARITY_DECELERATE = 30
+    SINGULARITY_LEAVING = 31
+    SINGULARITY_HALT = 32
+    COLLISION_DECELERATE = 33
+    COLLISION_HALT = 34
 
     @property
     def is_halt(self) -> bool:
-        return self >= StatusCode.HALT_CHUNK_TIMEOUT and self is not StatusCode.PAUSED
+        """The executor halted (every axis): an error. An arm halted for a singularity or collision is not."""
+        return StatusCode.HALT_CHUNK_TIMEOUT <= self <= StatusCode.HALT_ESTOP
 
 
 # Most severe first: the status of a tick is the first of these that occurred in it.
@@ -43,6 +51,8 @@ SEVERITY = (
     StatusCode.HALT_ESTOP, StatusCode.HALT_NONFINITE, StatusCode.HALT_NO_CONTROLLER, StatusCode.HALT_NOT_FOLLOWING,
     StatusCode.HALT_TRACKING_ERROR,
     StatusCode.HALT_STALE_OBSERVATION, StatusCode.HALT_CHUNK_TIMEOUT, StatusCode.PAUSED,
+    StatusCode.COLLISION_HALT, StatusCode.SINGULARITY_HALT, StatusCode.COLLISION_DECELERATE,
+    StatusCode.SINGULARITY_DECELERATE, StatusCode.SINGULARITY_LEAVING, StatusCode.LIMITED_IK,
     StatusCode.LIMITED_WORKSPACE, StatusCode.LIMITED_POSITION, StatusCode.LIMITED_GRIPPER, StatusCode.LIMITED_BASE,
     StatusCode.LIMITED_STEP, StatusCode.LIMITED_DYNAMICS, StatusCode.CHUNK_REJECTED, StatusCode.NO_WARNING,
 )
@@ -64,6 +74,12 @@ STATUS_TEXT = {
     StatusCode.HALT_NOT_FOLLOWING: "halted: a controller does not follow the commands",
     StatusCode.HALT_ESTOP: "e-stop latched",
     StatusCode.PAUSED: "paused",
+    StatusCode.LIMITED_IK: "an end-effector target is out of the arm's reach: it goes as close as its limits allow",
+    StatusCode.SINGULARITY_DECELERATE: "an arm slows down: approaching a singularity",
+    StatusCode.SINGULARITY_LEAVING: "an arm slows down: leaving a singularity",
+    StatusCode.SINGULARITY_HALT: "an arm halted at a singularity",
+    StatusCode.COLLISION_DECELERATE: "an arm slows down: close to a self-collision",
+    StatusCode.COLLISION_HALT: "an arm halted: it would come closer than the self-collision stop distance",
 }
 
 
@@ -82,6 +98,11 @@ class Intervention(str, Enum):
     ESTOP = "estop"
     NO_CONTROLLER = "no_controller"
     NOT_FOLLOWING = "not_following"
+    IK_UNREACHABLE = "ik_unreachable"
+    SINGULARITY_DECELERATE = "singularity_decelerate"
+    SINGULARITY_HALT = "singularity_halt"
+    COLLISION_DECELERATE = "collision_decelerate"
+    COLLISION_HALT = "collision_halt"
 
 
 INTERVENTION_STATUS = {
@@ -99,6 +120,11 @@ INTERVENTION_STATUS = {
     Intervention.ESTOP: StatusCode.HALT_ESTOP,
     Intervention.NO_CONTROLLER: StatusCode.HALT_NO_CONTROLLER,
     Intervention.NOT_FOLLOWING: StatusCode.HALT_NOT_FOLLOWING,
+    Intervention.IK_UNREACHABLE: StatusCode.LIMITED_IK,
+    Intervention.SINGULARITY_DECELERATE: StatusCode.SINGULARITY_DECELERATE,
+    Intervention.SINGULARITY_HALT: StatusCode.SINGULARITY_HALT,
+    Intervention.COLLISION_DECELERATE: StatusCode.COLLISION_DECELERATE,
+    Intervention.COLLISION_HALT: StatusCode.COLLISION_HALT,
 }
 
 

@@ -1,0 +1,175 @@
+"""End-effector groups on joint-space controllers: Cartesian limits, then IK, then the joint limiter.
+
+Per tick and arm: the plan's pose target is kept in the workspace box and limited in Cartesian velocity,
+acceleration and jerk (a limiter of its own, over x, y, z and the rotation's tangent); that limited
+pose is solved for joint positions from the last joint command (core/inverse_kinematics.py); MoveIt
+Servo's singularity scale shortens the step (zero: the arm brakes); the result is the joint target the
+executor's own limiter follows within the joint limits, like any joint group's. When the joints could
+not follow the Cartesian command (out of reach, a halt, a joint limit), the Cartesian state is taken
+back to where the joint command puts the tip, so the two never drift apart and the Cartesian limits
+hold for the arm's actual path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from wall_oss_ros.core.contract import Group
+from wall_oss_ros.core.inverse_kinematics import ArmIk, IkConfig, IkStatus, SingularityStatus
+from wall_oss_ros.core.rotations import (
+    matrix_to_quat_one,
+    matrix_to_rot6d,
+    quat_multiply,
+    quat_to_matrix_one,
+    quat_to_rotvec_one,
+    rot6d_to_matrix_one,
+    rotvec_to_quat_one,
+)
+from wall_oss_ros.core.safety.motion import MotionLimiter
+from wall_oss_ros.core.safety.status import Intervention
+
+SYNC_POSITION_M = 1e-3  # joint command's tip this far from the Cartesian command: take the latter back
+SYNC_ANGLE_RAD = 1e-2
+
+
+class IkArm:
+    """One ee_pose group with IK: its action columns, joint axes in the executor's limiter, Cartesian axes."""
+
+    def __init__(self, group: Group, cols: slice, axes: slice, cartesian: slice, ik: ArmIk) -> None:
+        self.group, self.cols, self.axes, self.ik = group, cols, axes, ik
+        self.pos = slice(cartesian.start, cartesian.start + 3)
+        self.rot = slice(cartesian.start + 3, cartesian.stop)
+        self.quat = np.array([0.0, 0.0, 0.0, 1.0])  # commanded orientation (x, y, z, w)
+        self.q_ik: np.ndarray | None = None  # last IK answer (for the velocity feed-forward)
+        self.ik_status = IkStatus.REACHED
+        self.singularity = SingularityStatus.CLEAR
+        self.condition = 1.0
+
+
+def arm_ik(group: Group) -> ArmIk:
+    """The IK of an ee_pose group's `ik:` section, bounded by its joint limits with their margins."""
+    spec = group.ik
+    assert spec is not None
+    config = IkConfig(singularity_decelerate_condition=spec.singularity_decelerate_condition,
+                      singularity_stop_condition=spec.singularity_stop_condition,
+                      leaving_singularity_multiplier=spec.leaving_singularity_multiplier)
+    bounds = (np.array([lim.safe_min for lim in spec.limits]), np.array([lim.safe_max for lim in spec.limits]))
+    return ArmIk(spec.urdf, spec.joints, spec.base_frame, spec.tip_frame, config=config, bounds=bounds)
+
+
+class IkStage:
+    """The Cartesian limiter and IK of every ee_pose group with IK."""
+
+    def __init__(self, arms: list[IkArm], period_s: float) -> None:
+        self.arms, self.period_s = arms, period_s
+        limits = [lim for arm in arms for lim in arm.group.limits]
+        self.cartesian = MotionLimiter(limits, [False] * len(limits), period_s)
+        self.rotation_axes = np.zeros(len(limits), dtype=bool)
+        for arm in arms:
+            self.rotation_axes[arm.rot] = True
+        self.safe_min = np.where(self.rotation_axes, -np.inf, [lim.safe_min for lim in limits])
+        self.safe_max = np.where(self.rotation_axes, np.inf, [lim.safe_max for lim in limits])
+        self.axes = [np.arange(arm.axes.start, arm.axes.stop) for arm in arms]
+
+    def initialize(self, joints: np.ndarray) -> None:
+        """Cartesian state := the tip pose of the joint command, at rest."""
+        positions = np.zeros(self.cartesian.n)
+        for arm in self.arms:
+            xyz, rotation = arm.ik.forward(joints[arm.axes])
+            positions[arm.pos] = xyz
+            arm.quat = matrix_to_quat_one(rotation)
+            arm.q_ik = joints[arm.axes].copy()
+            arm.ik.set_posture(joints[arm.axes])
+        self.cartesian.reset(positions)
+
+    def anchor(self, value: np.ndarray, rate: np.ndarray, rate2: np.ndarray) -> None:
+        """The commanded poses (and linear rates) in action layout, where a new plan joins."""
+        c = self.cartesian
+        for arm in self.arms:
+            value[arm.cols] = np.concatenate([c.p[arm.pos], matrix_to_rot6d(quat_to_matrix_one(arm.quat))])
+            rate[arm.cols][:3], rate2[arm.cols][:3] = c.v[arm.pos], c.a[arm.pos]
+
+    def poses(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Commanded tip pose of each arm: (xyz [m], quaternion x y z w) in its base frame."""
+        return {arm.group.name: (self.cartesian.p[arm.pos].copy(), arm.quat.copy()) for arm in self.arms}
+
+    def targets(self, value: np.ndarray, rate: np.ndarray, rate2: np.ndarray, joints: np.ndarray,
+                target_p: np.ndarray, target_v: np.ndarray, target_a: np.ndarray, brake: np.ndarray,
+                note: Callable[[Intervention], None]) -> None:
+        """Joint targets of the arms for this tick's plan sample; `joints` is the current joint command."""
+        c = self.cartesian
+        n = c.n
+        cart_p, cart_v, cart_a = c.p.copy(), np.zeros(n), np.zeros(n)
+        for arm in self.arms:
+            v = value[arm.cols]
+            cart_p[arm.pos], cart_v[arm.pos], cart_a[arm.pos] = v[:3], rate[arm.cols][:3], rate2[arm.cols][:3]
+            try:  # rotation from the commanded orientation to the goal, in the tool frame
+                goal = matrix_to_quat_one(rot6d_to_matrix_one(v[3:9]))
+                x, y, z, w = arm.quat.tolist()
+                cart_p[arm.rot] = quat_to_rotvec_one(quat_multiply((-x, -y, -z, w), goal))
+            except ValueError:
+                cart_p[arm.rot] = 0.0
+        outside = (cart_p < self.safe_min) | (cart_p > self.safe_max)
+        if outside.any():
+            np.minimum(np.maximum(cart_p, self.safe_min, out=cart_p), self.safe_max, out=cart_p)
+            cart_v[outside] = cart_a[outside] = 0.0
+            note(Intervention.WORKSPACE_LIMIT)
+        c.p[self.rotation_axes] = 0.0  # rotation axes move in a chart centred on the commanded orientation
+        c.step(cart_p, cart_v, np.zeros(n, dtype=bool), cart_a)
+        for arm, axes in zip(self.arms, self.axes, strict=True):
+            q = quat_multiply(arm.quat, rotvec_to_quat_one(c.p[arm.rot]))
+            arm.quat = q / math.sqrt(float(q @ q))
+            rotation = quat_to_matrix_one(arm.quat)
+            q_now = joints[arm.axes]
+            result = arm.ik.solve(q_now, c.p[arm.pos], rotation)
+            arm.ik_status = result.status
+            if result.status is IkStatus.UNREACHABLE:
+                note(Intervention.IK_UNREACHABLE)
+            twist = np.concatenate([c.v[arm.pos], rotation @ c.v[arm.rot]])
+            scale, arm.singularity, arm.condition = arm.ik.singularity(q_now, twist)
+            if arm.singularity is SingularityStatus.HALT:
+                note(Intervention.SINGULARITY_HALT)
+            elif arm.singularity is not SingularityStatus.CLEAR:
+                note(Intervention.SINGULARITY_DECELERATE)
+            if result.status is IkStatus.INVALID_TARGET or scale <= 0.0:
+                brake[axes] = True
+                target_p[axes], target_v[axes], target_a[axes] = q_now, 0.0, 0.0
+            else:
+                previous = arm.q_ik if arm.q_ik is not None else q_now
+                target_p[axes] = q_now + scale * (result.q - q_now)
+                target_v[axes] = scale * (result.q - previous) / self.period_s
+                target_a[axes] = 0.0
+            arm.q_ik = result.q
+        c.p[self.rotation_axes] = 0.0
+
+    def follow_joints(self, joints: np.ndarray, velocities: np.ndarray) -> None:
+        """After the joint step: where the joint command's tip left the Cartesian command, take it back."""
+        c = self.cartesian
+        for arm in self.arms:
+            q, qd = joints[arm.axes], velocities[arm.axes]
+            xyz, rotation = arm.ik.forward(q)
+            commanded = quat_to_matrix_one(arm.quat)
+            cos_angle = 0.5 * (float(np.trace(rotation @ commanded.T)) - 1.0)
+            if (np.linalg.norm(xyz - c.p[arm.pos]) <= SYNC_POSITION_M
+                    and cos_angle >= math.cos(SYNC_ANGLE_RAD)):
+                continue
+            jac = arm.ik.jacobian(q)
+            twist = jac @ qd
+            c.p[arm.pos], c.v[arm.pos], c.a[arm.pos] = xyz, twist[:3], 0.0
+            arm.quat = matrix_to_quat_one(rotation)
+            c.p[arm.rot], c.v[arm.rot], c.a[arm.rot] = 0.0, rotation.T @ twist[3:], 0.0
+            arm.q_ik = q.copy()
+
+    def brake(self) -> None:
+        """No plan to follow (halted, holding): the Cartesian command stops too."""
+        c = self.cartesian
+        c.p[self.rotation_axes] = 0.0
+        if not c.stopped():
+            c.step(c.p.copy(), np.zeros(c.n), np.ones(c.n, dtype=bool))
+            for arm in self.arms:
+                q = quat_multiply(arm.quat, rotvec_to_quat_one(c.p[arm.rot]))
+                arm.quat = q / math.sqrt(float(q @ q))
+            c.p[self.rotation_axes] = 0.0
