@@ -20,8 +20,7 @@ from wall_oss_ros.core.contract.model import (
 from wall_oss_ros.core.contract.view_names import view_name
 
 __all__ = [
-    "ArmIkModel", "AxisLimits", "Camera", "CameraTransport", "ContractError", "Group", "GroupKind", "KinematicModel", "Output",
-    "OutputKind", "Representation", "RobotContract", "SelfCollisionModel", "Workspace", "contract_file",
-    "load_contract", "parse_contract", "resolve_contract",
-    "view_name",
+    "ArmIkModel", "AxisLimits", "Camera", "CameraTransport", "ContractError", "Group", "GroupKind",
+    "KinematicModel", "Output", "OutputKind", "Representation", "RobotContract", "SelfCollisionModel",
+    "Workspace", "contract_file", "load_contract", "parse_contract", "resolve_contract", "view_name",
 ]
