@@ -1,4 +1,5 @@
-"""Executor cost per control tick (full safety pipeline) and per chunk merge, for the 14-D and 26-D contracts.
+"""Executor cost per control tick (full safety pipeline) and per chunk merge, for the 14-D and 26-D contracts,
+and for TIAGo++ (26-D: both arms through IK, with the self-collision guard and the singularity check).
 
 A realistic stream: 100 Hz ticks, a chunk every 20 ticks computed from an observation 50 ms old, smooth
 motion near the middle of the workspace, a robot that tracks its commands. Prints p50 / p99 / max in µs
@@ -20,12 +21,15 @@ from wall_oss_ros.core.chunk import Chunk
 from wall_oss_ros.core.contract import GroupKind, Representation, RobotContract, load_contract
 from wall_oss_ros.core.executor import Executor
 from wall_oss_ros.core.executor_types import ExecutorConfig, MeasuredState
+from wall_oss_ros.core.ik_stage import arm_ik
 from wall_oss_ros.core.plan import MergeStrategy, PlanConfig
 from wall_oss_ros.core.resources import config_path
-from wall_oss_ros.core.rotations import quat_to_rot6d
+from wall_oss_ros.core.rotations import matrix_to_quat_one, quat_to_rot6d
 
-CONTRACTS = {"14-D aloha_bimanual": "aloha_bimanual", "26-D mobile_manipulator": "mobile_manipulator"}
+CONTRACTS = {"14-D aloha_bimanual": "aloha_bimanual", "26-D mobile_manipulator": "mobile_manipulator",
+             "26-D tiago_dual (IK + collision)": "tiago_dual"}
 ALOHA_ARM = [0.0, -0.96, 1.16, 0.0, -0.3, 0.0]
+TIAGO_ARM = [0.3, -0.6, 2.2, 2.0, -0.2, 1.2, -0.5]
 
 
 def rest(c: RobotContract) -> tuple[MeasuredState, np.ndarray, np.ndarray]:
@@ -33,9 +37,14 @@ def rest(c: RobotContract) -> tuple[MeasuredState, np.ndarray, np.ndarray]:
     joints, poses, action, state = {}, {}, [], []
     for g in c.groups:
         if g.kind is GroupKind.EE_POSE:
-            xyz = (np.array(g.workspace.min_m) + np.array(g.workspace.max_m)) / 2
-            quat = np.array([1.0, 0.0, 0.0, 0.0])
-            poses[g.name] = (xyz, quat)
+            if g.ik is not None:  # measured through the arm's joints
+                joints.update(zip(g.joints, TIAGO_ARM, strict=True))
+                xyz, rotation = arm_ik(g).forward(np.array(TIAGO_ARM))
+                quat = matrix_to_quat_one(rotation)
+            else:
+                xyz = (np.array(g.workspace.min_m) + np.array(g.workspace.max_m)) / 2
+                quat = np.array([1.0, 0.0, 0.0, 0.0])
+                poses[g.name] = (xyz, quat)
             pose = [*xyz, *quat_to_rot6d(quat)]
             state += pose
             relative = g.representation is Representation.RELATIVE
@@ -72,7 +81,7 @@ def motion(c: RobotContract, base: np.ndarray, t: np.ndarray) -> np.ndarray:
 def measured(ex: Executor, stamp: float, template: MeasuredState) -> MeasuredState:
     joints, poses = dict(template.joints), dict(template.poses)
     for cmd in ex._commands():
-        if cmd.kind is GroupKind.EE_POSE:
+        if cmd.kind is GroupKind.EE_POSE and ex.contract.group(cmd.group).ik is None:
             poses[cmd.group] = (cmd.positions[:3], cmd.positions[3:])
         elif cmd.kind is not GroupKind.BASE_TWIST:
             joints.update(zip(cmd.names, cmd.positions.tolist(), strict=True))
@@ -86,7 +95,7 @@ def run(name: str, ticks: int, strategy: MergeStrategy, horizon_points: int) -> 
     now = 0.0
     ex.tick(now, template)
     ex.start(now)
-    tick_ns, merge_ns, preview_ns = [], [], []
+    tick_ns, merge_ns, preview_ns, iterations = [], [], [], []
     steps = np.arange(32) * c.dt_s
     warmup = 300
     for k in range(ticks + warmup):
@@ -110,6 +119,8 @@ def run(name: str, ticks: int, strategy: MergeStrategy, horizon_points: int) -> 
         if k >= warmup:
             tick_ns.append(elapsed)
             preview_ns.append(preview_elapsed)
+            if ex._ik is not None:
+                iterations.append(ex._ik.iterations)
     assert ex.state.name == "RUNNING", ex.state
     interventions = {k.value: v for k, v in ex.counters.items() if v}
     ticks_us, merges_us = np.array(tick_ns) / 1e3, np.array(merge_ns[warmup // 20:]) / 1e3
@@ -119,7 +130,9 @@ def run(name: str, ticks: int, strategy: MergeStrategy, horizon_points: int) -> 
             "merge_p99_us": float(np.percentile(merges_us, 99)), "ticks": len(ticks_us), "merges": len(merges_us),
             "preview_p50_us": float(np.percentile(previews_us, 50)),
             "preview_p99_us": float(np.percentile(previews_us, 99)),
-            "interventions": interventions}
+            "interventions": interventions,
+            **({"ik_iterations_mean": float(np.mean(iterations)), "ik_iterations_max": int(np.max(iterations))}
+               if iterations else {})}
 
 
 def main() -> int:
@@ -136,14 +149,21 @@ def main() -> int:
     results = {}
     for label, name in CONTRACTS.items():
         results[label] = r = run(name, args.ticks, MergeStrategy(args.strategy), args.horizon_points)
-        print(f"{label:26s} tick p50 {r['tick_p50_us']:7.1f} µs  p99 {r['tick_p99_us']:7.1f} µs  "
+        print(f"{label:34s} tick p50 {r['tick_p50_us']:7.1f} µs  p99 {r['tick_p99_us']:7.1f} µs  "
               f"max {r['tick_max_us']:8.1f} µs | merge p50 {r['merge_p50_us']:7.1f} µs  "
               f"p99 {r['merge_p99_us']:7.1f} µs | horizon preview ({args.horizon_points} points) "
               f"p50 {r['preview_p50_us']:7.1f} µs  p99 {r['preview_p99_us']:7.1f} µs")
+        if "ik_iterations_mean" in r:
+            print(f"{'':34s} IK QP steps per tick (both arms): mean {r['ik_iterations_mean']:.2f}, "
+                  f"max {r['ik_iterations_max']}; interventions {r['interventions']}")
     a, b = results["14-D aloha_bimanual"], results["26-D mobile_manipulator"]
     print(f"ratio 26-D / 14-D: tick p50 {b['tick_p50_us'] / a['tick_p50_us']:.2f}, "
           f"merge p50 {b['merge_p50_us'] / a['merge_p50_us']:.2f}; "
           f"preview / tick p50 (14-D): {a['preview_p50_us'] / a['tick_p50_us']:.2f}")
+    t = results["26-D tiago_dual (IK + collision)"]
+    print(f"ratio tiago_dual (IK) / mobile_manipulator (Cartesian out): tick p50 "
+          f"{t['tick_p50_us'] / b['tick_p50_us']:.2f}, p99 {t['tick_p99_us'] / b['tick_p99_us']:.2f}; "
+          f"tiago_dual tick p99 / 1 ms goal: {t['tick_p99_us'] / 1000:.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

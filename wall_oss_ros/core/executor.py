@@ -90,7 +90,11 @@ class Executor:
             continuous += list(g.continuous) if g.continuous else [False] * g.action_dim
             self.groups.append(_GroupAxes(g, contract.action_slice(g), slice(start, len(limits))))
         self.limits = tuple(limits)
-        self.limiter = MotionLimiter(limits, velocity_axes, self.period_s)
+        self._servo_axes = np.zeros(len(limits), dtype=bool)
+        for ga in self.groups:
+            if ga.ik is not None:
+                self._servo_axes[ga.axes] = True
+        self.limiter = MotionLimiter(limits, velocity_axes, self.period_s, servo_axes=self._servo_axes)
         self.velocity_axes = self.limiter.velocity_axes
         self.rotation_axes = np.zeros(len(limits), dtype=bool)
         for ga in self.groups:
@@ -103,6 +107,9 @@ class Executor:
         # Target clamp bounds; unbounded (-inf, inf) for velocity and rotation axes.
         self.safe_min = np.where(self.position_axes, [lim.safe_min for lim in limits], -np.inf)
         self.safe_max = np.where(self.position_axes, [lim.safe_max for lim in limits], np.inf)
+        for ga in self.groups:  # arms through IK: the solve keeps them inside (targets written after the clamp)
+            if ga.ik is not None:
+                self.safe_min[ga.axes], self.safe_max[ga.axes] = -np.inf, np.inf
         # Joint and gripper axes take their action columns one to one: one fancy index for all of them.
         direct = [ga for ga in self.groups if ga.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER)]
         self._direct_axes = (np.concatenate([np.arange(ga.axes.start, ga.axes.stop) for ga in direct])
@@ -127,6 +134,7 @@ class Executor:
                        if contract.self_collision is not None else None)
         # Axes whose JTC preview brakes instead of following the plan: arms through IK (no IK per preview
         # point) and everything the collision guard watches (whose stops it checked, not their plans).
+        self._braked = np.zeros(len(limits), dtype=bool)  # axes the last step braked (for the IK stage)
         self._preview_brake = np.zeros(len(limits), dtype=bool)
         for arm in arms:
             self._preview_brake[arm.axes] = True
@@ -379,8 +387,11 @@ class Executor:
             else:
                 self._targets(value, rate, rate2, target_p, target_v, target_a, codes)
                 if self._ik is not None:
-                    self._ik.targets(value, rate, rate2, lim.p, target_p, target_v, target_a, brake,
-                                     lambda kind: self._note(kind, codes))
+                    collision_scale = self._guard.scale() if self._guard is not None else 1.0
+                    if collision_scale < 1.0:
+                        self._note(Intervention.COLLISION_DECELERATE, codes)
+                    self._ik.targets(value, rate, rate2, lim, target_p, target_v, target_a, brake,
+                                     lambda kind: self._note(kind, codes), collision_scale)
         if self._ik is not None and brake.all():
             self._ik.brake()
         if self._guard is not None:
@@ -388,6 +399,7 @@ class Executor:
         previous = lim.p.copy()
         previous_state = (previous, lim.v.copy(), lim.a.copy())
         report = lim.step(target_p, target_v, brake, target_a)
+        self._braked = brake | report.braked_for_bounds
         if self._guard is not None:
             self._stop_before_collision(previous_state, target_p, target_v, target_a, brake, codes)
         if report.braked_for_bounds.any() or report.fallback:
@@ -402,7 +414,7 @@ class Executor:
             lim.reset(np.where(np.isfinite(previous), previous, 0.0))
             self._fault(StatusCode.HALT_NONFINITE, Intervention.NONFINITE, "limiter produced an invalid command")
         if self._ik is not None:
-            self._ik.follow_joints(lim.p, lim.v)
+            self._ik.follow_joints(lim.p, lim.v, lim.a, self._braked)
         if self._has_rotation:
             for ga in self._other_groups:
                 if ga.kind is GroupKind.EE_POSE:  # R ← R · exp(step), the step being in the tool frame
@@ -425,7 +437,9 @@ class Executor:
         scale = self._guard.scale()
         if scale >= 1.0 or brake.all():
             return
-        m, p = self._guard.mask, self.limiter.p
+        m, p = self._guard.mask & ~self._servo_axes, self.limiter.p  # arms: slowed in the IK stage
+        if not m.any():
+            return
         target_p[m] = p[m] + scale * (target_p[m] - p[m])
         target_v[m] *= scale
         target_a[m] *= scale
@@ -441,6 +455,7 @@ class Executor:
         if not verdict.accepted:
             lim.p, lim.v, lim.a = (x.copy() for x in previous_state)
             lim.step(target_p, target_v, brake | guard.mask, target_a)
+            self._braked = self._braked | guard.mask
             self._note(Intervention.COLLISION_HALT, codes)
             self.last_fault = (f"self-collision: {verdict.clearance.links[0]} and {verdict.clearance.links[1]} "
                                f"would come {verdict.clearance.distance_m * 1e3:.1f} mm apart")
@@ -476,7 +491,8 @@ class Executor:
         """
         lim, now = self.limiter, self._last_tick
         if self._preview_limiter is None:
-            self._preview_limiter = MotionLimiter(self.limits, self.velocity_axes, self.period_s)
+            self._preview_limiter = MotionLimiter(self.limits, self.velocity_axes, self.period_s,
+                                                  servo_axes=self._servo_axes)
         shadow = self._preview_limiter
         shadow.p, shadow.v, shadow.a = lim.p.copy(), lim.v.copy(), lim.a.copy()
         n = len(self.limits)

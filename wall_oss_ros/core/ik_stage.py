@@ -31,8 +31,10 @@ from wall_oss_ros.core.rotations import (
 from wall_oss_ros.core.safety.motion import MotionLimiter
 from wall_oss_ros.core.safety.status import Intervention
 
-SYNC_POSITION_M = 1e-3  # joint command's tip this far from the Cartesian command: take the latter back
-SYNC_ANGLE_RAD = 1e-2
+# Joint command's tip this far from the Cartesian command: take the latter back even while both move freely
+# (a joint-space lag while following stays well below; out of reach, halted or braked, it is taken back at once).
+SYNC_POSITION_M = 0.02
+SYNC_ANGLE_RAD = 0.1
 
 
 class IkArm:
@@ -45,6 +47,7 @@ class IkArm:
         self.quat = np.array([0.0, 0.0, 0.0, 1.0])  # commanded orientation (x, y, z, w)
         self.q_ik: np.ndarray | None = None  # last IK answer (for the velocity feed-forward)
         self.ik_status = IkStatus.REACHED
+        self.held = False  # this tick the joints could not follow the Cartesian command freely
         self.singularity = SingularityStatus.CLEAR
         self.condition = 1.0
 
@@ -73,6 +76,7 @@ class IkStage:
         self.safe_min = np.where(self.rotation_axes, -np.inf, [lim.safe_min for lim in limits])
         self.safe_max = np.where(self.rotation_axes, np.inf, [lim.safe_max for lim in limits])
         self.axes = [np.arange(arm.axes.start, arm.axes.stop) for arm in arms]
+        self.iterations = 0  # QP steps of every arm in the last tick
 
     def initialize(self, joints: np.ndarray) -> None:
         """Cartesian state := the tip pose of the joint command, at rest."""
@@ -96,13 +100,20 @@ class IkStage:
         """Commanded tip pose of each arm: (xyz [m], quaternion x y z w) in its base frame."""
         return {arm.group.name: (self.cartesian.p[arm.pos].copy(), arm.quat.copy()) for arm in self.arms}
 
-    def targets(self, value: np.ndarray, rate: np.ndarray, rate2: np.ndarray, joints: np.ndarray,
+    def targets(self, value: np.ndarray, rate: np.ndarray, rate2: np.ndarray, joints: MotionLimiter,
                 target_p: np.ndarray, target_v: np.ndarray, target_a: np.ndarray, brake: np.ndarray,
-                note: Callable[[Intervention], None]) -> None:
-        """Joint targets of the arms for this tick's plan sample; `joints` is the current joint command."""
+                note: Callable[[Intervention], None], collision_scale: float = 1.0) -> None:
+        """Joint targets of the arms for this tick's plan sample, from the joint limiter's current state.
+
+        Slowing down (singularity, collision_scale from the self-collision guard) shortens the Cartesian
+        command's step, so the joints still follow the Cartesian command exactly; at zero it brakes."""
+        accelerations, jerk_max, q_cmd = joints.a, joints.jerk_max, joints.p
         c = self.cartesian
         n = c.n
+        c.p[self.rotation_axes] = 0.0  # rotation axes move in a chart centred on the commanded orientation
         cart_p, cart_v, cart_a = c.p.copy(), np.zeros(n), np.zeros(n)
+        cart_brake = np.zeros(n, dtype=bool)
+        scales = []
         for arm in self.arms:
             v = value[arm.cols]
             cart_p[arm.pos], cart_v[arm.pos], cart_a[arm.pos] = v[:3], rate[arm.cols][:3], rate2[arm.cols][:3]
@@ -112,55 +123,78 @@ class IkStage:
                 cart_p[arm.rot] = quat_to_rotvec_one(quat_multiply((-x, -y, -z, w), goal))
             except ValueError:
                 cart_p[arm.rot] = 0.0
+            rotation = quat_to_matrix_one(arm.quat)
+            twist = np.concatenate([cart_p[arm.pos] - c.p[arm.pos], rotation @ cart_p[arm.rot]])  # where it heads
+            scale, arm.singularity, arm.condition = arm.ik.singularity(q_cmd[arm.axes], twist)
+            if arm.singularity is SingularityStatus.HALT:
+                note(Intervention.SINGULARITY_HALT)
+            elif arm.singularity is not SingularityStatus.CLEAR:
+                note(Intervention.SINGULARITY_DECELERATE)
+            scales.append(min(scale, collision_scale))
         outside = (cart_p < self.safe_min) | (cart_p > self.safe_max)
         if outside.any():
             np.minimum(np.maximum(cart_p, self.safe_min, out=cart_p), self.safe_max, out=cart_p)
             cart_v[outside] = cart_a[outside] = 0.0
             note(Intervention.WORKSPACE_LIMIT)
-        c.p[self.rotation_axes] = 0.0  # rotation axes move in a chart centred on the commanded orientation
-        c.step(cart_p, cart_v, np.zeros(n, dtype=bool), cart_a)
+        for arm, scale in zip(self.arms, scales, strict=True):
+            axes = slice(arm.pos.start, arm.rot.stop)
+            if scale <= 0.0:
+                cart_brake[axes] = True
+            elif scale < 1.0:
+                cart_p[axes] = c.p[axes] + scale * (cart_p[axes] - c.p[axes])
+                cart_v[axes] *= scale
+                cart_a[axes] *= scale
+        c.step(cart_p, cart_v, cart_brake, cart_a)
+        self.iterations = 0
         for arm, axes in zip(self.arms, self.axes, strict=True):
             q = quat_multiply(arm.quat, rotvec_to_quat_one(c.p[arm.rot]))
             arm.quat = q / math.sqrt(float(q @ q))
             rotation = quat_to_matrix_one(arm.quat)
-            q_now = joints[arm.axes]
-            result = arm.ik.solve(q_now, c.p[arm.pos], rotation)
+            q_now = q_cmd[arm.axes]
+            result = arm.ik.solve(q_now, c.p[arm.pos], rotation, min_iterations=1)
             arm.ik_status = result.status
+            self.iterations += result.iterations
             if result.status is IkStatus.UNREACHABLE:
                 note(Intervention.IK_UNREACHABLE)
-            twist = np.concatenate([c.v[arm.pos], rotation @ c.v[arm.rot]])
-            scale, arm.singularity, arm.condition = arm.ik.singularity(q_now, twist)
-            if arm.singularity is SingularityStatus.HALT:
-                note(Intervention.SINGULARITY_HALT)
-            elif arm.singularity is not SingularityStatus.CLEAR:
-                note(Intervention.SINGULARITY_DECELERATE)
-            if result.status is IkStatus.INVALID_TARGET or scale <= 0.0:
+            arm.held = result.status in (IkStatus.UNREACHABLE, IkStatus.INVALID_TARGET)
+            if result.status is IkStatus.INVALID_TARGET:
                 brake[axes] = True
                 target_p[axes], target_v[axes], target_a[axes] = q_now, 0.0, 0.0
             else:
-                previous = arm.q_ik if arm.q_ik is not None else q_now
-                target_p[axes] = q_now + scale * (result.q - q_now)
-                target_v[axes] = scale * (result.q - previous) / self.period_s
-                target_a[axes] = 0.0
+                # Feed-forward: the joint rates of the Cartesian command's velocity and acceleration
+                # (pseudo-inverse of the Jacobian at the answer). The acceleration only as far as the joint's
+                # jerk reaches in one tick: mapped to the joints, the Cartesian profile's ramps can ask for
+                # more, and a profile toward an unreachable acceleration swings the other way first.
+                inverse = np.linalg.pinv(arm.ik.jacobian(result.q), rcond=1e-3)
+                twist = np.concatenate([c.v[arm.pos], rotation @ c.v[arm.rot]])
+                accel = inverse @ np.concatenate([c.a[arm.pos], rotation @ c.a[arm.rot]])
+                reach = jerk_max[axes] * self.period_s
+                target_p[axes] = result.q
+                target_v[axes] = inverse @ twist
+                target_a[axes] = np.clip(accel, accelerations[axes] - reach, accelerations[axes] + reach)
             arm.q_ik = result.q
         c.p[self.rotation_axes] = 0.0
 
-    def follow_joints(self, joints: np.ndarray, velocities: np.ndarray) -> None:
-        """After the joint step: where the joint command's tip left the Cartesian command, take it back."""
+    def follow_joints(self, joints: np.ndarray, velocities: np.ndarray, accelerations: np.ndarray,
+                      braked: np.ndarray) -> None:
+        """After the joint step: where the joints could not follow (held, braked: axes in `braked`) or their
+        tip left the Cartesian command, take the latter back to the joint command's tip (pose, velocity and
+        acceleration; J̇·q̇ neglected)."""
         c = self.cartesian
         for arm in self.arms:
-            q, qd = joints[arm.axes], velocities[arm.axes]
+            q, qd, qdd = joints[arm.axes], velocities[arm.axes], accelerations[arm.axes]
             xyz, rotation = arm.ik.forward(q)
-            commanded = quat_to_matrix_one(arm.quat)
-            cos_angle = 0.5 * (float(np.trace(rotation @ commanded.T)) - 1.0)
-            if (np.linalg.norm(xyz - c.p[arm.pos]) <= SYNC_POSITION_M
-                    and cos_angle >= math.cos(SYNC_ANGLE_RAD)):
-                continue
+            if not (arm.held or braked[arm.axes].any()):
+                commanded = quat_to_matrix_one(arm.quat)
+                cos_angle = 0.5 * (float(np.trace(rotation @ commanded.T)) - 1.0)
+                if np.linalg.norm(xyz - c.p[arm.pos]) <= SYNC_POSITION_M and cos_angle >= math.cos(SYNC_ANGLE_RAD):
+                    continue
+            arm.held = False
             jac = arm.ik.jacobian(q)
-            twist = jac @ qd
-            c.p[arm.pos], c.v[arm.pos], c.a[arm.pos] = xyz, twist[:3], 0.0
+            twist, accel = jac @ qd, jac @ qdd
+            c.p[arm.pos], c.v[arm.pos], c.a[arm.pos] = xyz, twist[:3], accel[:3]
             arm.quat = matrix_to_quat_one(rotation)
-            c.p[arm.rot], c.v[arm.rot], c.a[arm.rot] = 0.0, rotation.T @ twist[3:], 0.0
+            c.p[arm.rot], c.v[arm.rot], c.a[arm.rot] = 0.0, rotation.T @ twist[3:], rotation.T @ accel[3:]
             arm.q_ik = q.copy()
 
     def brake(self) -> None:

@@ -116,6 +116,10 @@ class ArmIk:
         self._no_rows = np.zeros((0, n))
         self._target = pin.SE3.Identity()
         self.set_posture(np.zeros(n))
+        # The base frame is upstream of the arm, every other joint locked: its placement never changes.
+        pin.framesForwardKinematics(self.model, self.data, self.posture)
+        self._world_base = self.data.oMf[self.base].copy()
+        self._base_rotation_t = np.array(self._world_base.rotation).T
 
     # ------------------------------------------------------------------ conversions
     def _from_group(self, q: np.ndarray) -> np.ndarray:
@@ -141,11 +145,9 @@ class ArmIk:
     def jacobian(self, q: np.ndarray) -> np.ndarray:
         """The tip's 6×n Jacobian (linear; angular) in the base frame's orientation."""
         pin = self._pin
-        q_model = self._from_group(q)
-        pin.computeJointJacobians(self.model, self.data, q_model)
-        pin.updateFramePlacements(self.model, self.data)
-        jac = pin.getFrameJacobian(self.model, self.data, self.tip, pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
-        rot = self.data.oMf[self.base].rotation.T
+        jac = pin.computeFrameJacobian(self.model, self.data, self._from_group(q), self.tip,
+                                       pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
+        rot = self._base_rotation_t
         return np.vstack([rot @ jac[:3], rot @ jac[3:]])[:, self.index]
 
     def singularity(self, q: np.ndarray, twist: np.ndarray) -> tuple[float, SingularityStatus, float]:
@@ -169,10 +171,13 @@ class ArmIk:
         return scale, status, condition
 
     # ------------------------------------------------------------------ solve
-    def _errors(self, q: np.ndarray, position: np.ndarray, rotation: np.ndarray) -> tuple[float, float]:
-        p, r = self.forward(q)
-        angle = float(np.linalg.norm(self._pin.log3(rotation @ r.T)))
-        return float(np.linalg.norm(position - p)), angle
+    def _errors(self, q: np.ndarray) -> tuple[float, float]:
+        """(position [m], angle [rad]) from the tip at q to the target."""
+        pin = self._pin
+        pin.framesForwardKinematics(self.model, self.data, self._from_group(q))
+        tip, target = self.data.oMf[self.tip], self._target
+        angle = float(np.linalg.norm(pin.log3(target.rotation @ tip.rotation.T)))
+        return float(np.linalg.norm(target.translation - tip.translation)), angle
 
     def _cost(self, error: tuple[float, float]) -> float:
         return error[0] + self.config.orientation_cost * error[1]
@@ -199,32 +204,38 @@ class ArmIk:
         candidate = np.clip(q + np.asarray(step), self.lower, self.upper)
         return candidate if np.all(np.isfinite(candidate)) else None
 
-    def solve(self, q_start: np.ndarray, position: np.ndarray, rotation: np.ndarray) -> IkResult:
-        """Joint positions that bring the tip to (position, rotation) in the base frame, from q_start."""
+    def solve(self, q_start: np.ndarray, position: np.ndarray, rotation: np.ndarray,
+              min_iterations: int = 0) -> IkResult:
+        """Joint positions that bring the tip to (position, rotation) in the base frame, from q_start.
+
+        min_iterations 1: step even when already within the tolerances (a moving target followed tick by
+        tick: the answer then moves every tick, instead of in jumps of the tolerance)."""
         q = np.clip(np.asarray(q_start, dtype=float), self.lower, self.upper)
         position, rotation = np.asarray(position, dtype=float), np.asarray(rotation, dtype=float)
         if not (np.all(np.isfinite(q)) and np.all(np.isfinite(position)) and np.all(np.isfinite(rotation))):
             held = np.where(np.isfinite(q), q, np.clip(0.0, self.lower, self.upper))
             return IkResult(held, IkStatus.INVALID_TARGET, float("nan"), float("nan"), 0)
         pin, cfg = self._pin, self.config
-        u, _, vt = np.linalg.svd(rotation)
-        rotation = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt  # the nearest rotation
-        pin.framesForwardKinematics(self.model, self.data, self._from_group(q))
-        self._target = self.data.oMf[self.base] * pin.SE3(rotation, position)
-        error = self._errors(q, position, rotation)
+        if np.abs(rotation.T @ rotation - np.eye(3)).max() > 1e-9 or np.linalg.det(rotation) < 0:
+            u, _, vt = np.linalg.svd(rotation)
+            rotation = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt  # the nearest rotation
+        self._target = self._world_base * pin.SE3(rotation, position)
+        error = self._errors(q)
         iterations, status = 0, None
         while status is None:
-            if error[0] <= cfg.position_tolerance_m and error[1] <= cfg.orientation_tolerance_rad:
+            within = error[0] <= cfg.position_tolerance_m and error[1] <= cfg.orientation_tolerance_rad
+            if within and iterations >= min_iterations:
                 status = IkStatus.REACHED
             elif iterations == cfg.max_iterations:
                 status = IkStatus.APPROACHING
             else:
                 candidate = self._step(q)
-                new_error = self._errors(candidate, position, rotation) if candidate is not None else None
+                new_error = self._errors(candidate) if candidate is not None else None
                 if new_error is None or self._cost(new_error) >= self._cost(error):
-                    status = IkStatus.UNREACHABLE  # no step improves it: a joint limit, the arm's reach
+                    # no step improves it: a joint limit, the arm's reach (or already exact)
+                    status = IkStatus.REACHED if within else IkStatus.UNREACHABLE
                 else:
-                    stalled = self._cost(new_error) > cfg.progress_ratio * self._cost(error)
+                    stalled = self._cost(new_error) > cfg.progress_ratio * self._cost(error) and not within
                     q, error, iterations = candidate, new_error, iterations + 1
                     status = IkStatus.UNREACHABLE if stalled else None
         return IkResult(q, status, error[0], error[1], iterations)

@@ -51,7 +51,9 @@ class MotionLimiter:
     """State (position, velocity, acceleration) of every control axis, advanced one control period per step."""
 
     def __init__(self, limits: Sequence[AxisLimits], velocity_axes: Sequence[bool], period_s: float,
-                 catch_up_gain: float = 0.3) -> None:
+                 catch_up_gain: float = 0.3, servo_axes: Sequence[bool] | None = None) -> None:
+        """servo_axes: axes that always take the velocity servo, never the static position interface (joints
+        moved together toward one goal, such as an arm's IK answer, which must not arrive each on its own)."""
         n = len(limits)
         self.n, self.period_s = n, float(period_s)
         self.velocity_max = np.array([lim.velocity_max for lim in limits])
@@ -70,6 +72,8 @@ class MotionLimiter:
         self._acc_target_max, self._vel_target_max = 0.999 * self.acceleration_max, 0.999 * self.velocity_max
         self._zero_array = np.zeros(n)
         self._static_v, self._static_a = 0.01 * self.velocity_max, 0.01 * self.acceleration_max
+        if servo_axes is not None:
+            self._static_v = np.where(servo_axes, -1.0, self._static_v)
         self.p, self.v, self.a = np.zeros(n), np.zeros(n), np.zeros(n)
 
         self._otg = Ruckig(n)
