@@ -20,6 +20,10 @@ from wall_oss_ros.core.safety.status import Intervention
 EXAMPLES = int(os.environ.get("WALL_OSS_ROS_PROPERTY_EXAMPLES", "25"))
 IDENTITY_6D = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]  # no rotation, as a relative 6-D delta
 TOL = 1e-6
+# The tip path of the joint commands against the Cartesian speed limit (per axis): within 5 % while the arm
+# follows reachable paths; out of reach (sliding along the reach boundary, near its singularity) the joint
+# servo's catch-up after the Cartesian command is taken back to the joints overshoots it by up to 15 %.
+CARTESIAN_SLACK_REACHABLE, CARTESIAN_SLACK_OUT_OF_REACH = 1.05, 1.15
 
 
 class Run:
@@ -81,14 +85,13 @@ class Run:
     def tip_speeds(self) -> np.ndarray:
         return np.linalg.norm(self.tip_velocities(), axis=2)
 
-    def check(self, cartesian: bool = True) -> None:
-        """Finite, within the joint limits (position to jerk), never closer than the stop distance, and
-        (cartesian) the tip path within the Cartesian speed limit."""
+    def check(self, slack: float = CARTESIAN_SLACK_REACHABLE) -> None:
+        """Finite, within the joint limits (position to jerk), never closer than the stop distance, and the
+        tip path within the Cartesian speed limit (times slack)."""
         check_limits(self.ex, self.rec)
-        if cartesian:
-            vmax = self.c.group("left_arm").limits[0].velocity_max  # per axis, as the Cartesian limiter has it
-            fastest = np.abs(self.tip_velocities()).max(initial=0.0)
-            assert fastest <= vmax * 1.05 + TOL, f"tip velocity {fastest:.3f} m/s over {vmax} on one axis"
+        vmax = self.c.group("left_arm").limits[0].velocity_max  # per axis, as the Cartesian limiter has it
+        fastest = np.abs(self.tip_velocities()).max(initial=0.0)
+        assert fastest <= vmax * slack + TOL, f"tip velocity {fastest:.3f} m/s over {vmax} x {slack} on one axis"
         stop = self.c.self_collision.stop_distance_m
         assert min(self.clearances) >= stop - TOL, f"self-collision distance {min(self.clearances):.4f} m"
 
@@ -97,9 +100,9 @@ def test_a_reachable_path_is_followed_and_reached():
     run = Run()
     home = run.state()[run.arms[0].cols][:3]
     t = np.arange(30)[:, None] * run.c.dt_s
-    for k in range(6):  # a circle of 6 cm in the left arm's x-y plane over 2 s, a chunk every 0.3 s
+    for k in range(6):  # a circle of 5 cm radius in the y-z plane over 2 s, a chunk every 0.3 s
         phase = 2 * np.pi * (t + 0.3 * k) / 2.0
-        path = home + 0.06 * np.hstack([np.cos(phase) - 1, np.sin(phase), np.zeros_like(phase)])
+        path = home + 0.05 * np.hstack([np.zeros_like(phase), np.sin(phase), np.cos(phase) - 1])
         run.chunk(run.deltas({"left_arm": path - run.state()[run.arms[0].cols][:3]}))
         run.ticks(30)
     target = home + np.array([0.05, 0.02, -0.03])
@@ -119,15 +122,15 @@ offsets = st.one_of(st.floats(-2.0, 2.0), st.sampled_from([np.nan, np.inf, -np.i
 @given(st.lists(st.tuples(st.lists(offsets, min_size=6, max_size=6), st.integers(1, 40)), min_size=1, max_size=4))
 def test_any_target_keeps_joint_limits_and_self_collision_distance(steps):
     """Reachable or not, NaN, far away, the two arms sent toward each other: never a non-finite command, one
-    outside the joint limits, or the arms closer than the stop distance. (The tip's Cartesian speed limit is
-    not yet held for targets far out of reach: checked for reachable paths below.)"""
+    outside the joint limits, a tip faster than the Cartesian limit (see the slack), or the arms closer than
+    the stop distance."""
     run = Run()
     for values, ticks in steps:
         left, right = np.array(values[:3]), np.array(values[3:])
         run.chunk(run.deltas({"left_arm": np.tile(left, (30, 1)), "right_arm": np.tile(right, (30, 1))}))
         run.ticks(ticks)
     run.ticks(20)
-    run.check(cartesian=False)
+    run.check(CARTESIAN_SLACK_OUT_OF_REACH)
 
 
 def test_arms_sent_through_each_other_stop_at_the_stop_distance_and_may_move_apart():
@@ -145,3 +148,25 @@ def test_arms_sent_through_each_other_stop_at_the_stop_distance_and_may_move_apa
     run.ticks(150)
     assert run.clearances[-1] > run.c.self_collision.proximity_threshold_m  # away again
     run.check()
+
+
+def test_near_a_singularity_the_tip_slows_and_stops_before_the_stop_threshold():
+    """The left arm sent straight out, past its reach: the elbow straightens toward the singularity. The
+    Jacobian's condition number of the joint command never passes the stop threshold, the arm slows in the
+    decelerate band, and it comes to rest there."""
+    run = Run()
+    arm = run.ex._ik.arms[0]
+    spec = run.c.group("left_arm").ik
+    conditions = []
+    far = run.state()[arm.cols][:3] + np.array([0.5, 0.3, 0.3])  # 66 cm out: beyond the arm's reach
+    for _ in range(8):
+        run.chunk(run.deltas({"left_arm": np.tile(far - run.state()[arm.cols][:3], (30, 1))}))
+        for _ in range(30):
+            run.ticks(1)
+            conditions.append(arm.ik.condition(run.ex.command_positions[arm.axes]))
+    run.check(CARTESIAN_SLACK_OUT_OF_REACH)
+    conditions = np.array(conditions)
+    assert conditions.max() > spec.singularity_decelerate_condition  # it did approach one
+    assert conditions.max() < spec.singularity_stop_condition
+    assert run.ex.counters[Intervention.SINGULARITY_DECELERATE] > 0
+    assert run.tip_speeds()[-20:, 0].max() < 1e-3  # at rest, its target still beyond

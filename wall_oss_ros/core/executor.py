@@ -400,8 +400,8 @@ class Executor:
         previous_state = (previous, lim.v.copy(), lim.a.copy())
         report = lim.step(target_p, target_v, brake, target_a)
         self._braked = brake | report.braked_for_bounds
-        if self._guard is not None:
-            self._stop_before_collision(previous_state, target_p, target_v, target_a, brake, codes)
+        if self._guard is not None or self._ik is not None:
+            self._refuse_unsafe_stops(previous_state, target_p, target_v, target_a, brake, codes)
         if report.braked_for_bounds.any() or report.fallback:
             self._count(Intervention.DYNAMICS_LIMIT)
             codes.add(StatusCode.LIMITED_DYNAMICS)
@@ -445,22 +445,34 @@ class Executor:
         target_a[m] *= scale
         self._note(Intervention.COLLISION_DECELERATE, codes)
 
-    def _stop_before_collision(self, previous_state: tuple[np.ndarray, np.ndarray, np.ndarray],
-                               target_p: np.ndarray, target_v: np.ndarray, target_a: np.ndarray,
-                               brake: np.ndarray, codes: set[StatusCode]) -> None:
-        """Refuse a step that would come (or could not stop before coming) under the stop distance: the
-        guarded axes take the fastest stop from the last command instead, whose end was checked."""
+    def _refuse_unsafe_stops(self, previous_state: tuple[np.ndarray, np.ndarray, np.ndarray],
+                             target_p: np.ndarray, target_v: np.ndarray, target_a: np.ndarray,
+                             brake: np.ndarray, codes: set[StatusCode]) -> None:
+        """Refuse a step from whose state the fastest stop would end under the self-collision stop distance
+        (or pass it on the way) or at a singularity, getting closer: those axes take the fastest stop from
+        the last command instead, whose end was checked the tick before."""
         lim, guard = self.limiter, self._guard
-        verdict = guard.check(lim)
-        if not verdict.accepted:
-            lim.p, lim.v, lim.a = (x.copy() for x in previous_state)
-            lim.step(target_p, target_v, brake | guard.mask, target_a)
-            self._braked = self._braked | guard.mask
+        stop_end = lim.stop_end()
+        refused = np.zeros(len(self.limits), dtype=bool)
+        verdict = guard.check(lim, stop_end) if guard is not None else None
+        if verdict is not None and not verdict.accepted:
+            refused |= guard.mask
             self._note(Intervention.COLLISION_HALT, codes)
             self.last_fault = (f"self-collision: {verdict.clearance.links[0]} and {verdict.clearance.links[1]} "
                                f"would come {verdict.clearance.distance_m * 1e3:.1f} mm apart")
-            verdict = guard.check(lim)
-        guard.accept(verdict)
+        if self._ik is not None:
+            singular = self._ik.singular_stops(stop_end)
+            if singular.any():
+                refused |= singular
+                self._note(Intervention.SINGULARITY_HALT, codes)
+        if refused.any():
+            lim.p, lim.v, lim.a = (x.copy() for x in previous_state)
+            lim.step(target_p, target_v, brake | refused, target_a)
+            self._braked = self._braked | refused
+            if guard is not None:
+                verdict = guard.check(lim)
+        if guard is not None:
+            guard.accept(verdict)
 
     def _take_up_sent_path(self, now: float) -> float:
         """This tick's time on the command path. After missed ticks, the controllers have run on along the

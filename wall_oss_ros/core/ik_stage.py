@@ -35,6 +35,7 @@ from wall_oss_ros.core.safety.status import Intervention
 # (a joint-space lag while following stays well below; out of reach, halted or braked, it is taken back at once).
 SYNC_POSITION_M = 0.02
 SYNC_ANGLE_RAD = 0.1
+SPEED_SHARE = 0.8  # joint speed (share of its limit) above which the Cartesian command is slowed down
 
 
 class IkArm:
@@ -48,8 +49,10 @@ class IkArm:
         self.q_ik: np.ndarray | None = None  # last IK answer (for the velocity feed-forward)
         self.ik_status = IkStatus.REACHED
         self.held = False  # this tick the joints could not follow the Cartesian command freely
+        self.speed_scale = 1.0  # share of the Cartesian speed the joints' velocity limits allow (last tick)
         self.singularity = SingularityStatus.CLEAR
-        self.condition = 1.0
+        self.condition = 1.0  # Jacobian condition number at the joint command
+        self.stop_condition = 1.0  # ... at the end of the fastest stop from it (last accepted step)
 
 
 def arm_ik(group: Group) -> ArmIk:
@@ -87,6 +90,7 @@ class IkStage:
             arm.quat = matrix_to_quat_one(rotation)
             arm.q_ik = joints[arm.axes].copy()
             arm.ik.set_posture(joints[arm.axes])
+            arm.stop_condition = arm.ik.condition(joints[arm.axes])
         self.cartesian.reset(positions)
 
     def anchor(self, value: np.ndarray, rate: np.ndarray, rate2: np.ndarray) -> None:
@@ -108,6 +112,7 @@ class IkStage:
         Slowing down (singularity, collision_scale from the self-collision guard) shortens the Cartesian
         command's step, so the joints still follow the Cartesian command exactly; at zero it brakes."""
         accelerations, jerk_max, q_cmd = joints.a, joints.jerk_max, joints.p
+        vmax, amax, dt = joints.velocity_max, joints.acceleration_max, self.period_s
         c = self.cartesian
         n = c.n
         c.p[self.rotation_axes] = 0.0  # rotation axes move in a chart centred on the commanded orientation
@@ -130,7 +135,7 @@ class IkStage:
                 note(Intervention.SINGULARITY_HALT)
             elif arm.singularity is not SingularityStatus.CLEAR:
                 note(Intervention.SINGULARITY_DECELERATE)
-            scales.append(min(scale, collision_scale))
+            scales.append(min(scale, collision_scale, arm.speed_scale))
         outside = (cart_p < self.safe_min) | (cart_p > self.safe_max)
         if outside.any():
             np.minimum(np.maximum(cart_p, self.safe_min, out=cart_p), self.safe_max, out=cart_p)
@@ -151,7 +156,13 @@ class IkStage:
             arm.quat = q / math.sqrt(float(q @ q))
             rotation = quat_to_matrix_one(arm.quat)
             q_now = q_cmd[arm.axes]
-            result = arm.ik.solve(q_now, c.p[arm.pos], rotation, min_iterations=1)
+            # Each joint moves at most what it can in one tick, and no faster than it can still stop before
+            # its bound from (half its acceleration, for the jerk phases): the joint limiter then never has
+            # to brake an arm for a bound on its own, which would leave the Cartesian path.
+            lo, hi, a_half = arm.ik.lower, arm.ik.upper, 0.5 * amax[axes]
+            up = dt * np.minimum(vmax[axes], np.sqrt(2 * a_half * np.maximum(hi - q_now, 0.0)))
+            down = dt * np.minimum(vmax[axes], np.sqrt(2 * a_half * np.maximum(q_now - lo, 0.0)))
+            result = arm.ik.solve(q_now, c.p[arm.pos], rotation, min_iterations=1, reach=(-down, up))
             arm.ik_status = result.status
             self.iterations += result.iterations
             if result.status is IkStatus.UNREACHABLE:
@@ -160,6 +171,13 @@ class IkStage:
             if result.status is IkStatus.INVALID_TARGET:
                 brake[axes] = True
                 target_p[axes], target_v[axes], target_a[axes] = q_now, 0.0, 0.0
+            elif result.status is not IkStatus.REACHED:
+                # Not on the Cartesian command (out of reach, or not there yet): the answer's own tip path is
+                # not Cartesian-limited, so its step is shortened to what the Cartesian limits allow per tick.
+                share = self._cartesian_share(arm, q_now, result.q)
+                target_p[axes] = q_now + share * (result.q - q_now)
+                target_v[axes] = share * (result.q - q_now) / dt
+                target_a[axes] = 0.0
             else:
                 # Feed-forward: the joint rates of the Cartesian command's velocity and acceleration
                 # (pseudo-inverse of the Jacobian at the answer). The acceleration only as far as the joint's
@@ -169,11 +187,44 @@ class IkStage:
                 twist = np.concatenate([c.v[arm.pos], rotation @ c.v[arm.rot]])
                 accel = inverse @ np.concatenate([c.a[arm.pos], rotation @ c.a[arm.rot]])
                 reach = jerk_max[axes] * self.period_s
+                joint_rates = inverse @ twist
+                # As MoveIt Servo enforces joint velocity limits: the whole vector scaled, so the tip keeps its
+                # direction; and the next Cartesian steps shortened to what the joints can follow.
+                ratio = float(np.max(np.abs(joint_rates) / vmax[axes]))
+                arm.speed_scale = 1.0 if ratio <= SPEED_SHARE else SPEED_SHARE / ratio
+                if ratio > 1.0:
+                    joint_rates = joint_rates / ratio
                 target_p[axes] = result.q
-                target_v[axes] = inverse @ twist
+                target_v[axes] = joint_rates
                 target_a[axes] = np.clip(accel, accelerations[axes] - reach, accelerations[axes] + reach)
             arm.q_ik = result.q
         c.p[self.rotation_axes] = 0.0
+
+    def _cartesian_share(self, arm: IkArm, q_now: np.ndarray, q_next: np.ndarray) -> float:
+        """Share of the joint step q_now → q_next whose tip motion stays within one tick of the Cartesian
+        velocity limits (per position axis, and the rotation angle), to first order."""
+        xyz_now, rot_now = arm.ik.forward(q_now)
+        xyz_next, rot_next = arm.ik.forward(q_next)
+        c = self.cartesian
+        allowed = c.velocity_max[arm.pos] * self.period_s
+        moved = np.abs(xyz_next - xyz_now)
+        cos_angle = min(1.0, max(-1.0, 0.5 * (float(np.trace(rot_next @ rot_now.T)) - 1.0)))
+        turned = math.acos(cos_angle)
+        share = min([1.0, *(allowed[moved > allowed] / moved[moved > allowed])])
+        turn_allowed = float(c.velocity_max[arm.rot].min()) * self.period_s
+        return min(share, turn_allowed / turned) if turned > turn_allowed else share
+
+    def singular_stops(self, stop_end: np.ndarray) -> np.ndarray:
+        """Axes of the arms whose fastest stop (joint limiter, ending at stop_end) would end at or past the
+        singularity stop threshold, closer to it than the last accepted stop: that step must be refused."""
+        refused = np.zeros(len(stop_end), dtype=bool)
+        for arm in self.arms:
+            condition = arm.ik.condition(stop_end[arm.axes])
+            if condition >= arm.ik.config.singularity_stop_condition and condition > arm.stop_condition:
+                refused[arm.axes] = True
+            else:
+                arm.stop_condition = condition
+        return refused
 
     def follow_joints(self, joints: np.ndarray, velocities: np.ndarray, accelerations: np.ndarray,
                       braked: np.ndarray) -> None:
@@ -195,6 +246,10 @@ class IkStage:
             c.p[arm.pos], c.v[arm.pos], c.a[arm.pos] = xyz, twist[:3], accel[:3]
             arm.quat = matrix_to_quat_one(rotation)
             c.p[arm.rot], c.v[arm.rot], c.a[arm.rot] = 0.0, rotation.T @ twist[3:], rotation.T @ accel[3:]
+            # Taken back within the Cartesian limits: the joints, following it, slow down to them.
+            span = slice(arm.pos.start, arm.rot.stop)
+            c.v[span] = np.clip(c.v[span], -c.velocity_max[span], c.velocity_max[span])
+            c.a[span] = np.clip(c.a[span], -c.acceleration_max[span], c.acceleration_max[span])
             arm.q_ik = q.copy()
 
     def brake(self) -> None:

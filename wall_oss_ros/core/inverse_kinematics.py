@@ -182,7 +182,12 @@ class ArmIk:
     def _cost(self, error: tuple[float, float]) -> float:
         return error[0] + self.config.orientation_cost * error[1]
 
-    def _step(self, q: np.ndarray) -> np.ndarray | None:
+    def condition(self, q: np.ndarray) -> float:
+        """Condition number of the tip Jacobian at q (inf where it is singular)."""
+        s = np.linalg.svd(self.jacobian(q), compute_uv=False)
+        return float(s[0] / s[-1]) if s[-1] > 0 else float("inf")
+
+    def _step(self, q: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
         """One QP step toward the target from q, within the joint bounds; None if the QP fails.
 
         min ½‖J·dq − e‖²_W + ½(λ + ‖e‖²_W + w²)‖dq‖² − w²·(posture − q)·dq  s.t.  lower − q ≤ dq ≤ upper − q,
@@ -198,18 +203,19 @@ class ArmIk:
         # short gradient-like ones toward a far or unreachable target, which would otherwise overshoot.
         hessian = weighted @ jac + self._regular + float(error @ (self._weights * error)) * self._identity
         linear = -(weighted @ error) - self._posture_weight * (self.posture - q_model)[self.index]
-        step, _, flag, _ = self._daqp.solve(hessian, linear, self._no_rows, self.upper - q, self.lower - q)
+        step, _, flag, _ = self._daqp.solve(hessian, linear, self._no_rows, upper - q, lower - q)
         if flag < 1:  # infeasible or failed
             return None
-        candidate = np.clip(q + np.asarray(step), self.lower, self.upper)
+        candidate = np.clip(q + np.asarray(step), lower, upper)
         return candidate if np.all(np.isfinite(candidate)) else None
 
     def solve(self, q_start: np.ndarray, position: np.ndarray, rotation: np.ndarray,
-              min_iterations: int = 0) -> IkResult:
+              min_iterations: int = 0, reach: tuple[np.ndarray, np.ndarray] | None = None) -> IkResult:
         """Joint positions that bring the tip to (position, rotation) in the base frame, from q_start.
 
         min_iterations 1: step even when already within the tolerances (a moving target followed tick by
-        tick: the answer then moves every tick, instead of in jumps of the tolerance)."""
+        tick: the answer then moves every tick, instead of in jumps of the tolerance). reach: (most down,
+        most up) each joint may move from q_start in this call, e.g. what it can do in one control tick."""
         q = np.clip(np.asarray(q_start, dtype=float), self.lower, self.upper)
         position, rotation = np.asarray(position, dtype=float), np.asarray(rotation, dtype=float)
         if not (np.all(np.isfinite(q)) and np.all(np.isfinite(position)) and np.all(np.isfinite(rotation))):
@@ -220,6 +226,10 @@ class ArmIk:
             u, _, vt = np.linalg.svd(rotation)
             rotation = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt  # the nearest rotation
         self._target = self._world_base * pin.SE3(rotation, position)
+        lower, upper = self.lower, self.upper
+        if reach is not None:
+            lower = np.minimum(np.maximum(lower, q + reach[0]), q)
+            upper = np.maximum(np.minimum(upper, q + reach[1]), q)
         error = self._errors(q)
         iterations, status = 0, None
         while status is None:
@@ -229,7 +239,7 @@ class ArmIk:
             elif iterations == cfg.max_iterations:
                 status = IkStatus.APPROACHING
             else:
-                candidate = self._step(q)
+                candidate = self._step(q, lower, upper)
                 new_error = self._errors(candidate) if candidate is not None else None
                 if new_error is None or self._cost(new_error) >= self._cost(error):
                     # no step improves it: a joint limit, the arm's reach (or already exact)

@@ -1,13 +1,16 @@
-"""sim_node: gym-aloha's bimanual robot in MuJoCo, driven like real ros2_control hardware, owning /clock.
+"""sim_node: a robot in MuJoCo (gym-aloha's bimanual ViperX, or TIAGo++), driven like real ros2_control
+hardware, owning /clock.
 
 Sim time advances with the physics (one `step_s` per loop), so a simulation slower than real time keeps
-every node (use_sim_time) consistent. Per step it publishes /clock; at `joint_state_hz` the 14 joints
-(grippers normalised 0 closed … 1 open); at `camera_hz` the top camera (Image, and CompressedImage JPEG
-on `<topic>/compressed` when enabled). Commands arrive the way a real robot takes them: per arm and
-gripper a JointTrajectoryController topic (`/<controller>/joint_trajectory`, with the stock controller's
-acceptance and replacement rules: core/trajectory_following.py) or a forward command controller
-(`/<controller>/commands`, Float64MultiArray). Malformed commands are refused with an error; the robot
-keeps its last valid target. `~/model_path` (latched String) names the MJCF for FK and visualisation.
+every node (use_sim_time) consistent. Per step it publishes /clock; at `joint_state_hz` the joints (ALOHA's
+grippers normalised 0 closed … 1 open); at `camera_hz` every camera (Image, and CompressedImage JPEG on
+`<topic>/compressed` when enabled). Commands arrive the way a real robot takes them: per controller a
+JointTrajectoryController topic (`/<controller>/joint_trajectory`, with the stock controller's acceptance
+and replacement rules: core/trajectory_following.py) or a forward command controller (`/<controller>/commands`,
+Float64MultiArray); a mobile base a TwistStamped on its base controller's `cmd_vel` (stopped when no command
+came for `cmd_vel_timeout_s`, as diff_drive_controller does), its odometry on `…/odom`. Malformed commands
+are refused with an error; the robot keeps its last valid target. `~/model_path` (latched String) names the
+robot description for FK and visualisation. Controllers and topics per robot: sim/robots.py.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from geometry_msgs.msg import TwistStamped
+from nav_msgs.msg import Odometry
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
@@ -30,10 +35,11 @@ from wall_oss_ros.core.trajectory_following import JtcSettings, TrajectoryFollow
 from wall_oss_ros.ros.conversions import sec_to_stamp, stamp_to_sec
 from wall_oss_ros.ros.parameters import Param, declare
 from wall_oss_ros.ros.shutdown import until_shutdown
-from wall_oss_ros.sim.aloha_sim import JOINT_NAMES, AlohaSim
+from wall_oss_ros.sim.robots import ROBOTS, make_robot
 
 PARAMS = (
-    Param("task", "AlohaInsertion-v0", "AlohaInsertion-v0 | AlohaTransferCube-v0"),
+    Param("robot", "aloha", f"the simulated robot: {' | '.join(ROBOTS)}"),
+    Param("task", "AlohaInsertion-v0", "ALOHA's task: AlohaInsertion-v0 | AlohaTransferCube-v0"),
     Param("seed", 0, "object placement seed"),
     Param("step_s", 0.002, "physics time per loop and /clock period [s]: a multiple of the 2 ms physics timestep"),
     Param("real_time_factor", 1.0, "pace sim time to this multiple of wall time when faster; 0: as fast as possible"),
@@ -44,7 +50,8 @@ PARAMS = (
                                                "recorder's subscription does not mean the policy is ready)"),
     Param("joint_state_hz", 100.0, "rate of /joint_states [Hz, sim time]"),
     Param("camera_hz", 30.0, "rate of the top camera [Hz, sim time]"),
-    Param("camera_topic", "/camera/top/image_raw", "top camera Image topic"),
+    Param("camera_topic", "/camera/top/image_raw", "ALOHA's top camera Image topic (TIAGo++: sim/robots.py)"),
+    Param("cmd_vel_timeout_s", 0.5, "a base without a command for this long stops [s, sim time]"),
     Param("camera_width", 640, "camera image width [px]"),
     Param("camera_height", 480, "camera image height [px]"),
     Param("publish_compressed", False, "also publish JPEG CompressedImage on <camera_topic>/compressed"),
@@ -55,10 +62,6 @@ PARAMS = (
     Param("interpolate_from_desired_state", False, "JointTrajectoryController parameter (stock default false: a "
           "new trajectory starts from the measured state)"),
 )
-# Controller name → its joints, as a ros2_control configuration of this robot would name them.
-CONTROLLERS = {f"{side}_{part}_controller": tuple(n for n in JOINT_NAMES if n.startswith(f"vx300s_{side}/") and
-                                                  (n.endswith("/gripper") == (part == "gripper")))
-               for side in ("left", "right") for part in ("arm", "gripper")}
 
 
 class SimNode(Node):
@@ -70,44 +73,53 @@ class SimNode(Node):
                 raise ValueError(f"parameter {name} must be positive, got {self.p[name]}")
         if float(self.p["real_time_factor"]) < 0 or float(self.p["duration_s"]) < 0:
             raise ValueError("real_time_factor and duration_s must not be negative")
-        self.sim = AlohaSim(self.p["task"], int(self.p["seed"]), int(self.p["camera_width"]),
-                            int(self.p["camera_height"]), bool(self.p["render_shadows"]))
+        self.sim, self.faces = make_robot(str(self.p["robot"]), task=self.p["task"], seed=int(self.p["seed"]),
+                                          width=int(self.p["camera_width"]), height=int(self.p["camera_height"]),
+                                          shadows=bool(self.p["render_shadows"]), camera_topic=self.p["camera_topic"])
         substeps = float(self.p["step_s"]) / self.sim.timestep_s
         if substeps < 1 or abs(substeps - round(substeps)) > 1e-6:
             raise ValueError(f"step_s {self.p['step_s']} is not a multiple of the physics timestep "
                              f"{self.sim.timestep_s} s")
         self.callbacks = 0  # commands handled (the loop spins until no more arrive)
         start = self.sim.joint_positions()
-        index = {n: i for i, n in enumerate(JOINT_NAMES)}
+        index = {n: i for i, n in enumerate(self.sim.joint_names)}
         settings = JtcSettings(bool(self.p["allow_nonzero_velocity_at_trajectory_end"]),
                                bool(self.p["interpolate_from_desired_state"]))
+        controllers = self.faces.controllers
         self.followers = {name: (TrajectoryFollower(joints, start[[index[j] for j in joints]], settings),
-                                 np.array([index[j] for j in joints])) for name, joints in CONTROLLERS.items()}
-        self.commands_received = dict.fromkeys(CONTROLLERS, 0)
-        self.commands_refused = dict.fromkeys(CONTROLLERS, 0)
-        for name in CONTROLLERS:
+                                 np.array([index[j] for j in joints])) for name, joints in controllers.items()}
+        self.commands_received = dict.fromkeys(controllers, 0)
+        self.commands_refused = dict.fromkeys(controllers, 0)
+        for name in controllers:
             self.create_subscription(JointTrajectory, f"/{name}/joint_trajectory",
                                      lambda m, n=name: self._on_trajectory(n, m), 10)
             self.create_subscription(Float64MultiArray, f"/{name}/commands", lambda m, n=name: self._on_forward(n, m),
                                      10)
         self.clock_pub = self.create_publisher(Clock, "/clock", 10)
         self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
-        self.image_pub = self.create_publisher(Image, self.p["camera_topic"], qos_profile_sensor_data)
-        self.jpeg_pub = (self.create_publisher(CompressedImage, self.p["camera_topic"] + "/compressed",
-                                               qos_profile_sensor_data) if self.p["publish_compressed"] else None)
-        self.reward_pub = self.create_publisher(Float64, "~/reward", 10)
+        self.image_pubs = {camera: self.create_publisher(Image, topic, qos_profile_sensor_data)
+                           for camera, topic in self.faces.cameras.items()}
+        self.jpeg_pubs = {camera: self.create_publisher(CompressedImage, topic + "/compressed", qos_profile_sensor_data)
+                          for camera, topic in self.faces.cameras.items() if self.p["publish_compressed"]}
+        self.camera_topic = next(iter(self.faces.cameras.values()))  # the one a reader's subscription is awaited on
+        self.reward_pub = self.create_publisher(Float64, "~/reward", 10) if hasattr(self.sim, "reward") else None
+        self._base_command_time = -np.inf
+        if self.faces.base_topic:
+            self.create_subscription(TwistStamped, self.faces.base_topic, self._on_base, 10)
+            self.odom_pub = self.create_publisher(Odometry, self.faces.base_topic.rsplit("/", 1)[0] + "/odom", 10)
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.create_publisher(String, "~/model_path", latched).publish(String(data=str(self.sim.model_path)))
-        self.get_logger().info(f"{self.p['task']} (seed {self.p['seed']}), model {self.sim.model_path}")
+        what = f"{self.p['task']} (seed {self.p['seed']})" if self.p["robot"] == "aloha" else self.p["robot"]
+        self.get_logger().info(f"{what}, model {self.sim.model_path}")
 
     # ---------------------------------------------------------------- commands
     def camera_read(self) -> bool:
         """Whether the camera reader the start waits for has subscribed (any subscriber if none is named)."""
         reader = str(self.p["camera_reader_node"])
-        if not reader:
-            return self.image_pub.get_subscription_count() > 0
-        return any(info.node_name == reader for info in self.get_subscriptions_info_by_topic(self.p["camera_topic"]))
+        topics = [self.camera_topic] + ([self.camera_topic + "/compressed"] if self.jpeg_pubs else [])
+        infos = [info for topic in topics for info in self.get_subscriptions_info_by_topic(topic)]
+        return bool(infos) if not reader else any(info.node_name == reader for info in infos)
 
     def _on_trajectory(self, controller: str, msg: JointTrajectory) -> None:
         follower, index = self.followers[controller]
@@ -124,6 +136,16 @@ class SimNode(Node):
             self.commands_refused[controller] += 1
             self.get_logger().error(f"{controller}: trajectory refused: {exc}", throttle_duration_sec=1.0)
 
+    def _on_base(self, msg: TwistStamped) -> None:
+        """A base command (vx, wz; a diff drive ignores vy): refused unless finite."""
+        self.callbacks += 1
+        twist = (msg.twist.linear.x, msg.twist.angular.z)
+        if not all(np.isfinite(twist)):
+            self.get_logger().error(f"base command refused: not finite {twist}", throttle_duration_sec=1.0)
+            return
+        self.sim.base_twist[:] = twist
+        self._base_command_time = self.sim.time_s
+
     def _on_forward(self, controller: str, msg: Float64MultiArray) -> None:
         follower, _ = self.followers[controller]
         self.commands_received[controller] += 1
@@ -136,31 +158,47 @@ class SimNode(Node):
 
     # ---------------------------------------------------------------- simulation
     def targets(self, t: float) -> np.ndarray:
-        out = np.zeros(len(JOINT_NAMES))
+        if self.faces.base_topic and t - self._base_command_time > float(self.p["cmd_vel_timeout_s"]):
+            self.sim.base_twist[:] = 0.0
+        out = np.zeros(len(self.sim.joint_names))
         for follower, index in self.followers.values():
             out[index] = follower.sample(t)[0]
         return out
 
     def publish_joint_states(self) -> None:
-        msg = JointState(name=list(JOINT_NAMES), position=self.sim.joint_positions().tolist(),
+        msg = JointState(name=list(self.sim.joint_names), position=self.sim.joint_positions().tolist(),
                          velocity=self.sim.joint_velocities().tolist())
         msg.header.stamp, msg.header.frame_id = sec_to_stamp(self.sim.time_s), self.p["frame_id"]
         self.joint_pub.publish(msg)
+        if self.faces.base_topic:
+            self.publish_odometry(msg.header.stamp)
+
+    def publish_odometry(self, stamp) -> None:  # noqa: ANN001 - builtin_interfaces/Time
+        x, y, yaw = self.sim.base_pose()
+        vx, wz = self.sim.base_velocity()
+        odom = Odometry(child_frame_id="base_footprint")
+        odom.header.stamp, odom.header.frame_id = stamp, "odom"
+        odom.pose.pose.position.x, odom.pose.pose.position.y = float(x), float(y)
+        odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = float(np.sin(yaw / 2)), float(np.cos(yaw / 2))
+        odom.twist.twist.linear.x, odom.twist.twist.angular.z = float(vx), float(wz)
+        self.odom_pub.publish(odom)
 
     def publish_camera(self) -> None:
-        rgb = self.sim.render()
         stamp = sec_to_stamp(self.sim.time_s)
-        h, w, _ = rgb.shape
-        image = Image(height=h, width=w, encoding="rgb8", step=w * 3, data=rgb.tobytes())
-        image.header.stamp, image.header.frame_id = stamp, "top_camera"
-        self.image_pub.publish(image)
-        if self.jpeg_pub is not None:
-            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
-            if ok:
-                msg = CompressedImage(format="rgb8; jpeg compressed bgr8", data=jpeg.tobytes())
-                msg.header = image.header
-                self.jpeg_pub.publish(msg)
-        self.reward_pub.publish(Float64(data=self.sim.reward))
+        for camera, publisher in self.image_pubs.items():
+            rgb = self.sim.render(camera)
+            h, w, _ = rgb.shape
+            image = Image(height=h, width=w, encoding="rgb8", step=w * 3, data=rgb.tobytes())
+            image.header.stamp, image.header.frame_id = stamp, f"{camera}_camera"
+            publisher.publish(image)
+            if camera in self.jpeg_pubs:
+                ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+                if ok:
+                    msg = CompressedImage(format="rgb8; jpeg compressed bgr8", data=jpeg.tobytes())
+                    msg.header = image.header
+                    self.jpeg_pubs[camera].publish(msg)
+        if self.reward_pub is not None:
+            self.reward_pub.publish(Float64(data=self.sim.reward))
 
 
 def run_sim(node: SimNode, executor: SingleThreadedExecutor) -> None:
@@ -172,7 +210,7 @@ def run_sim(node: SimNode, executor: SingleThreadedExecutor) -> None:
     node.clock_pub.publish(Clock(clock=sec_to_stamp(node.sim.time_s)))
     if p["wait_for_camera_subscriber"]:
         reader = p["camera_reader_node"] or "a node"
-        node.get_logger().info(f"sim time held at 0 until {reader} subscribes to {p['camera_topic']}")
+        node.get_logger().info(f"sim time held at 0 until {reader} subscribes to {node.camera_topic}")
         while rclpy.ok() and not node.camera_read():
             executor.spin_once(timeout_sec=0.1)
             node.clock_pub.publish(Clock(clock=sec_to_stamp(node.sim.time_s)))

@@ -24,6 +24,8 @@ MAX_REWARD = 4  # gym-aloha: the task is solved at this reward
 
 
 class AlohaSim:
+    joint_names = JOINT_NAMES
+
     def __init__(self, task: str = "AlohaInsertion-v0", seed: int = 0, width: int = 640, height: int = 480,
                  shadows: bool = True) -> None:
         if task not in TASKS:

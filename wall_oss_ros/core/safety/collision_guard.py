@@ -66,11 +66,11 @@ class CollisionGuard:
         return float(np.clip((self.distance_m - spec.stop_distance_m)
                              / (spec.proximity_threshold_m - spec.stop_distance_m), 0.0, 1.0))
 
-    def check(self, limiter: MotionLimiter) -> GuardVerdict:
-        """Judge the limiter's new state: its command and the end of its fastest stop."""
+    def check(self, limiter: MotionLimiter, stop_end: np.ndarray | None = None) -> GuardVerdict:
+        """Judge the limiter's new state: its command and the end of its fastest stop (stop_end, if known)."""
         found = self.clearance(limiter.p)
         if not limiter.stopped(self.mask):
-            at_stop = self.clearance(limiter.stop_end())
+            at_stop = self.clearance(limiter.stop_end() if stop_end is None else stop_end)
             found = at_stop if at_stop.distance_m < found.distance_m else found
         approaching = found.distance_m < self.distance_m - APPROACH_EPS_M
         accepted = found.distance_m >= self.spec.stop_distance_m or not approaching
