@@ -15,13 +15,15 @@ COLCON_LOG := build/colcon-build.log
 
 .PHONY: setup test test-under-load lint doctor demo fuzz clean lock
 
-# make demo [CHECKPOINT=/path/to/checkpoint] [MODEL=wall-oss-flow|wall-oss-0.5] [DURATION=20] [DEMO_OUT=outputs/demo]
-#           [DEVICE=cuda]; without a checkpoint a tiny random-weight one of MODEL's family is generated
+# make demo [ROBOT=aloha|tiago] [CHECKPOINT=/path/to/checkpoint] [MODEL=wall-oss-flow|wall-oss-0.5] [DURATION=20]
+#           [DEMO_OUT=outputs/demo] [DEVICE=cuda]; without a checkpoint a tiny random-weight one of MODEL's
+#           family is generated. ROBOT=tiago writes to outputs/demo_tiago unless DEMO_OUT is given.
 CHECKPOINT ?=
+ROBOT ?= aloha
 MODEL ?= wall-oss-flow
 DURATION ?= 20
 FUZZ_EXAMPLES ?= 2000
-DEMO_OUT ?= outputs/demo
+DEMO_OUT ?= outputs/$(if $(filter tiago,$(ROBOT)),demo_tiago,demo)
 DEVICE ?=
 
 setup: $(STAMPS)/colcon
@@ -79,7 +81,7 @@ fuzz: setup
 	  python -m pytest test/fuzz test/core -q
 
 demo: setup
-	$(WITH_ENV) wall-oss-ros demo --out '$(DEMO_OUT)' --duration-s '$(DURATION)' --model '$(MODEL)' \
+	$(WITH_ENV) wall-oss-ros demo --robot '$(ROBOT)' --out '$(DEMO_OUT)' --duration-s '$(DURATION)' --model '$(MODEL)' \
 	  $(if $(CHECKPOINT),--checkpoint '$(CHECKPOINT)') $(if $(DEVICE),--device '$(DEVICE)')
 
 doctor: setup

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 
@@ -64,6 +65,13 @@ def arm_ik(group: Group) -> ArmIk:
                       leaving_singularity_multiplier=spec.leaving_singularity_multiplier)
     bounds = (np.array([lim.safe_min for lim in spec.limits]), np.array([lim.safe_max for lim in spec.limits]))
     return ArmIk(spec.urdf, spec.joints, spec.base_frame, spec.tip_frame, config=config, bounds=bounds)
+
+
+@lru_cache(maxsize=16)
+def arm_kinematics(group: Group) -> ArmIk:
+    """One shared ArmIk per group for forward kinematics only (observations, reports): loading a URDF costs
+    tens of ms. The executor keeps its own, whose solves carry state (posture, target)."""
+    return arm_ik(group)
 
 
 class IkStage:

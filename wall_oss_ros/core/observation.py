@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from wall_oss_ros.core.contract import GroupKind, RobotContract
-from wall_oss_ros.core.rotations import quat_to_rot6d
+from wall_oss_ros.core.ik_stage import arm_kinematics
+from wall_oss_ros.core.rotations import matrix_to_rot6d, quat_to_rot6d
 
 NO_NEW_OBSERVATION = "no new observation"  # the normal state between frames: nothing to say
 
@@ -37,7 +38,13 @@ def state_vector(contract: RobotContract, joints: Mapping[str, float],
     for g in contract.groups:
         if not g.state_slots:
             continue
-        if g.kind is GroupKind.EE_POSE:
+        if g.ik is not None:  # measured through the arm's joints: the pose of their forward kinematics
+            missing = [j for j in g.joints if j not in joints]
+            if missing:
+                raise KeyError(f"no joint state for {missing[:3]}")
+            xyz, rotation = arm_kinematics(g).forward(np.array([joints[j] for j in g.joints], dtype=float))
+            values += list(xyz) + list(matrix_to_rot6d(rotation))
+        elif g.kind is GroupKind.EE_POSE:
             if g.name not in poses:
                 raise KeyError(f"no pose of {g.name} yet ({g.state_topic})")
             xyz, quat = poses[g.name]
@@ -53,7 +60,7 @@ def state_vector(contract: RobotContract, joints: Mapping[str, float],
 
 def joint_state_problem(contract: RobotContract, joints: Mapping[str, float]) -> str:
     """Why the received joint states cannot describe the robot ("" when they can): missing or non-finite."""
-    needed = [j for g in contract.groups if g.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER) for j in g.axes]
+    needed = [j for g in contract.groups for j in g.joints]
     missing = [j for j in needed if j not in joints]
     if missing:
         return f"joint states lack {len(missing)} contract joints, e.g. {missing[:3]}"

@@ -25,7 +25,7 @@ from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import MarkerArray
 
 from wall_oss_ros.core.chunk import IntakeLimits
-from wall_oss_ros.core.contract import GroupKind, OutputKind, resolve_contract
+from wall_oss_ros.core.contract import OutputKind, resolve_contract
 from wall_oss_ros.core.executor import Executor
 from wall_oss_ros.core.executor_types import ExecutorConfig, MeasuredState
 from wall_oss_ros.core.observation import joint_state_problem
@@ -160,7 +160,7 @@ class ExecutorNode(WallOssLifecycleNode):
         self._subs += [self.create_subscription(JointState, t, self._on_joint_state, qos_profile_sensor_data)
                        for t in self.contract.joint_state_topics]
         for g in self.contract.groups:
-            if g.kind is GroupKind.EE_POSE:
+            if g.state_topic:  # a Cartesian EE group; one through IK is measured by its joints
                 self._subs.append(self.create_subscription(
                     PoseStamped, g.state_topic, lambda m, name=g.name: self._on_pose(name, m), qos_profile_sensor_data))
         self._service_handles = [self.create_service(Trigger, "~/start", self._srv_start),
@@ -212,8 +212,7 @@ class ExecutorNode(WallOssLifecycleNode):
         self._pose_stamps[group] = stamp_to_sec(msg.header.stamp) or self.now()
 
     def _measured(self) -> MeasuredState | None:
-        needed = [j for g in self.contract.groups if g.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER)
-                  for j in g.axes]
+        needed = [j for g in self.contract.groups for j in g.joints]
         stamps = [self._joint_stamps[j] for j in needed if j in self._joint_stamps]
         stamps += list(self._pose_stamps.values())
         if not stamps:

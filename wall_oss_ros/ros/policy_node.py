@@ -23,7 +23,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
-from wall_oss_ros.core.contract import CameraTransport, GroupKind, resolve_contract
+from wall_oss_ros.core.contract import CameraTransport, resolve_contract
 from wall_oss_ros.core.observation import NO_NEW_OBSERVATION, ObservationAssembler, joint_state_problem
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
 from wall_oss_ros.policy.backend import Observation, RtcRequest
@@ -129,7 +129,7 @@ class PolicyNode(WallOssLifecycleNode):
         for topic in self.contract.joint_state_topics:
             self.create_subscription(JointState, topic, self._on_joints, STATE_QOS)
         for g in self.contract.groups:
-            if g.kind is GroupKind.EE_POSE:
+            if g.state_topic:  # a Cartesian EE group; one through IK is measured by its joints
                 self.create_subscription(PoseStamped, g.state_topic, lambda m, n=g.name: self._on_pose(n, m),
                                          STATE_QOS)
         self.create_subscription(String, "/instruction", self._on_instruction, reliable)

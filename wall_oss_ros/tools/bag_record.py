@@ -18,7 +18,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from wall_oss_ros.core.contract import CameraTransport, GroupKind, RobotContract
+from wall_oss_ros.core.contract import CameraTransport, RobotContract
 from wall_oss_ros.ros.bag_io import bag_qos, message_class, typestore_with_own_messages
 from wall_oss_ros.ros.conversions import OUTPUT_TYPES
 
@@ -37,7 +37,7 @@ def contract_topics(contract: RobotContract) -> dict[str, str]:
         compressed = cam.transport is CameraTransport.COMPRESSED
         topics[cam.topic] = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
     for g in contract.groups:
-        if g.kind is GroupKind.EE_POSE:
+        if g.state_topic:  # a Cartesian EE group's measured pose (one through IK is measured by its joints)
             topics[g.state_topic] = "geometry_msgs/msg/PoseStamped"
         msg = OUTPUT_TYPES[g.output.kind]
         topics[g.output.topic] = f"{msg.__module__.split('.')[0]}/msg/{msg.__name__}"

@@ -59,7 +59,8 @@ def _demo(args: argparse.Namespace) -> int:
     from wall_oss_ros.tools.demo import run_demo
 
     return run_demo(Path(args.out), Path(args.checkpoint) if args.checkpoint else None, args.duration_s,
-                    args.task, args.device, args.camera_hz, args.shadows, args.real_time_factor, args.model)
+                    args.task, args.device, args.camera_hz, args.shadows, args.real_time_factor, args.model,
+                    args.robot)
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -110,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     bringup = sub.add_parser("bringup", help="start a graph's nodes as separate processes from one YAML file")
     bringup.add_argument("graph", help="graph YAML (nodes: executable + parameters)")
     bringup.set_defaults(func=_bringup)
-    demo = sub.add_parser("demo", help="closed loop on the simulated ALOHA robot, recorded, with a report")
+    demo = sub.add_parser("demo", help="closed loop on a simulated robot (ALOHA, TIAGo++), recorded, with a report")
+    demo.add_argument("--robot", default="aloha", choices=["aloha", "tiago"],  # demo.CONTRACTS
+                      help="aloha: gym-aloha's ViperX pair (joint space); tiago: TIAGo++ (26-D, arms through IK)")
     demo.add_argument("--out", default="outputs/demo", help="directory for the bag, plots and report")
     demo.add_argument("--checkpoint", default="", help="WALL-OSS checkpoint; empty: a generated tiny one")
     demo.add_argument("--model", default="wall-oss-flow", choices=["wall-oss-flow", "wall-oss-0.5"],  # demo.MODELS

@@ -26,11 +26,11 @@ def limit_violations(data: RunData, contract: RobotContract) -> dict[str, int]:
     """Commands outside position limits, over the velocity limit, or not finite; non-finite measurements."""
     out = {"position": 0, "velocity": 0, "nonfinite_command": 0, "nonfinite_joint_state": 0, "nonfinite_chunk": 0}
     for g in contract.groups:
-        if g.kind not in POSITION_GROUPS or g.name not in data.commands:
+        if not g.joints or g.name not in data.commands:
             continue
-        lo = np.array([x.position_min for x in g.limits])
-        hi = np.array([x.position_max for x in g.limits])
-        vmax = np.array([x.velocity_max for x in g.limits])
+        lo = np.array([x.position_min for x in g.joint_limits])
+        hi = np.array([x.position_max for x in g.joint_limits])
+        vmax = np.array([x.velocity_max for x in g.joint_limits])
         for c in data.commands[g.name]:
             p, v = c.positions, c.velocities
             if not (np.all(np.isfinite(p)) and np.all(np.isfinite(v))):
@@ -83,10 +83,10 @@ def joint_motion(t: np.ndarray, q: np.ndarray, names: tuple[str, ...], contract:
     if len(t) < 4:
         return out
     for g in contract.groups:
-        axes = tuple(a for a in g.axes if a in index)
-        if g.kind is not GroupKind.JOINT_POSITION or not axes:
+        axes = tuple(a for a in g.joints if a in index)
+        if g.kind is GroupKind.GRIPPER or not axes:  # a gripper closing on an object stalls by design
             continue
-        limits = [lim for a, lim in zip(g.axes, g.limits, strict=True) if a in index]
+        limits = [lim for a, lim in zip(g.joints, g.joint_limits, strict=True) if a in index]
         v, a, _ = derivatives(t, q[:, [index[x] for x in axes]])
         _worst(out, "joint", "velocity", np.abs(v) / [x.velocity_max for x in limits], axes, t[1:], OVER_LIMIT)
         _worst(out, "joint", "acceleration", np.abs(a) / [x.acceleration_max for x in limits], axes, t[1:-1],
@@ -110,14 +110,14 @@ def command_motion(data: RunData, contract: RobotContract) -> dict:
     out = _empty("command", DERIVATIVES)
     for g in contract.groups:
         cmds = [c for c in data.commands.get(g.name, []) if np.all(np.isfinite(c.positions))]
-        if g.kind not in POSITION_GROUPS or len(cmds) < 4:
+        if not g.joints or len(cmds) < 4:
             continue
         t = command_times(cmds)
         order = np.concatenate([[True], np.diff(t) > 1e-9])  # a repeated standstill carries its tick's stamp
         t, p = t[order], np.array([c.positions for c in cmds])[order]
         for kind, x in zip(DERIVATIVES, derivatives(t, p), strict=True):
-            bound = np.array([getattr(lim, f"{kind}_max") for lim in g.limits])
-            _worst(out, "command", kind, np.abs(x) / bound, g.axes, t[1:1 + len(x)], 1.0 + COMMAND_SLACK)
+            bound = np.array([getattr(lim, f"{kind}_max") for lim in g.joint_limits])
+            _worst(out, "command", kind, np.abs(x) / bound, g.joints, t[1:1 + len(x)], 1.0 + COMMAND_SLACK)
     return out
 
 

@@ -52,6 +52,7 @@ class RunData:
     status_interventions: list[dict[str, int]] = field(default_factory=list)
     faults: list[tuple[float, str]] = field(default_factory=list)  # (time, text) whenever last_fault changed
     reward: list[float] = field(default_factory=list)
+    base_odometry: list[tuple[float, float, float]] = field(default_factory=list)  # (t, x, y) [s, m, m]
     missed_deadlines: int | None = None  # the executor's count on /diagnostics, last seen
 
     @property
@@ -99,4 +100,7 @@ def read_run(bag: Path, contract: RobotContract) -> RunData:
                         data.missed_deadlines = int(values["missed_deadlines"])
             elif conn.topic.endswith("/reward"):
                 data.reward.append(float(msg.data))
+            elif conn.msgtype == "nav_msgs/msg/Odometry":
+                position = msg.pose.pose.position
+                data.base_odometry.append((_sec(msg.header.stamp), float(position.x), float(position.y)))
     return data

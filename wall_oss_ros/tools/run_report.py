@@ -64,15 +64,15 @@ def plot(data: RunData, contract: RobotContract, out_dir: Path) -> list[Path]:
 
     paths = []
     arm = contract.groups[0]
-    names = list(arm.axes)
+    names = list(arm.joints)
     gripper = next((g for g in contract.groups if g.kind is GroupKind.GRIPPER), None)
     if gripper is not None:
         names.append(gripper.axes[0])
     fig, axes = plt.subplots(len(names), 1, figsize=(10, 1.6 * len(names)), sharex=True)
     q = np.array(data.joint_q) if data.joint_q else np.zeros((0, len(data.joint_names)))
     for ax, name in zip(np.atleast_1d(axes), names, strict=True):
-        group = arm if name in arm.axes else gripper
-        column = list(group.axes).index(name)
+        group = arm if name in arm.joints else gripper
+        column = list(group.joints).index(name)
         cmds = data.commands.get(group.name, [])
         if cmds:
             ax.plot([c.t for c in cmds], [c.positions[column] for c in cmds], lw=1.2, label="commanded")
@@ -118,6 +118,57 @@ def plot(data: RunData, contract: RobotContract, out_dir: Path) -> list[Path]:
     paths.append(out_dir / "status.png")
     fig.savefig(paths[-1], dpi=90)
     plt.close(fig)
+    paths += plot_tips_and_base(data, contract, out_dir)
+    return paths
+
+
+def plot_tips_and_base(data: RunData, contract: RobotContract, out_dir: Path) -> list[Path]:
+    """End-effector paths of the arms through IK (forward kinematics of the commanded and the measured
+    joints, in each arm's base frame) and the base's trajectory from its odometry."""
+    import matplotlib.pyplot as plt
+
+    from wall_oss_ros.core.ik_stage import arm_kinematics
+
+    paths = []
+    arms = [g for g in contract.groups if g.ik is not None and data.commands.get(g.name)]
+    if arms:
+        fig, axes = plt.subplots(3, len(arms), figsize=(5 * len(arms), 6), sharex=True, squeeze=False)
+        q = np.array(data.joint_q) if data.joint_q else np.zeros((0, len(data.joint_names)))
+        for k, g in enumerate(arms):
+            fk = arm_kinematics(g)
+            cmds = data.commands[g.name]
+            commanded = np.array([fk.forward(c.positions)[0] for c in cmds])
+            measured = None
+            if len(q) and all(j in data.joint_names for j in g.joints):
+                cols = [data.joint_names.index(j) for j in g.joints]
+                measured = np.array([fk.forward(row[cols])[0] for row in q])
+            for i, label in enumerate("xyz"):
+                ax = axes[i, k]
+                ax.plot([c.t for c in cmds], commanded[:, i], lw=1.2, label="commanded")
+                if measured is not None:
+                    ax.plot(data.joint_t, measured[:, i], lw=1.0, ls="--", label="measured")
+                ax.set_ylabel(f"{label} [m]", fontsize=8)
+            axes[0, k].set_title(f"{g.name} tip in {g.ik.base_frame}")
+            axes[-1, k].set_xlabel("sim time [s]")
+        axes[0, 0].legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(out_dir / "ee_paths.png")
+        fig.savefig(paths[-1], dpi=90)
+        plt.close(fig)
+    if data.base_odometry:
+        odometry = np.array(data.base_odometry)
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.plot(odometry[:, 1], odometry[:, 2], lw=1.2)
+        ax.plot(odometry[:1, 1], odometry[:1, 2], "o", label="start")
+        ax.set_xlabel("x [m]")
+        ax.set_ylabel("y [m]")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title("base trajectory (odometry)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(out_dir / "base.png")
+        fig.savefig(paths[-1], dpi=90)
+        plt.close(fig)
     return paths
 
 

@@ -145,6 +145,13 @@ class Group:
         return self.axes if self.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER) else ()
 
     @property
+    def joint_limits(self) -> tuple[AxisLimits, ...]:
+        """Limits of the joints this group commands, one per entry of `joints`."""
+        if self.ik is not None:
+            return self.ik.limits
+        return self.limits if self.joints else ()
+
+    @property
     def action_names(self) -> tuple[str, ...]:
         return tuple(f"{self.name}/{axis}" for axis in self.axes)
 
