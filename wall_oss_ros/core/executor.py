@@ -36,7 +36,7 @@ from wall_oss_ros.core.rotations import (
     rot6d_to_matrix_one,
     rotvec_to_quat_one,
 )
-from wall_oss_ros.core.safety.collision_guard import CollisionGuard
+from wall_oss_ros.core.safety.collision_guard import STOP_SAMPLES, CollisionGuard
 from wall_oss_ros.core.safety.motion import MotionLimiter
 from wall_oss_ros.core.safety.status import (
     INTERVENTION_STATUS,
@@ -448,13 +448,14 @@ class Executor:
     def _refuse_unsafe_stops(self, previous_state: tuple[np.ndarray, np.ndarray, np.ndarray],
                              target_p: np.ndarray, target_v: np.ndarray, target_a: np.ndarray,
                              brake: np.ndarray, codes: set[StatusCode]) -> None:
-        """Refuse a step from whose state the fastest stop would end under the self-collision stop distance
-        (or pass it on the way) or at a singularity, getting closer: those axes take the fastest stop from
-        the last command instead, whose end was checked the tick before."""
+        """Refuse a step from whose state the fastest stop would come under the self-collision stop distance
+        or end at a singularity, getting closer: those axes take the fastest stop from the last command
+        instead, which was checked the tick before."""
         lim, guard = self.limiter, self._guard
-        stop_end = lim.stop_end()
+        stop_points = lim.stop_points(STOP_SAMPLES)
+        stop_end = stop_points[-1]
         refused = np.zeros(len(self.limits), dtype=bool)
-        verdict = guard.check(lim, stop_end) if guard is not None else None
+        verdict = guard.check(lim, stop_points) if guard is not None else None
         if verdict is not None and not verdict.accepted:
             refused |= guard.mask
             self._note(Intervention.COLLISION_HALT, codes)

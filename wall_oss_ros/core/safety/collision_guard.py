@@ -4,7 +4,8 @@ MoveIt Servo's rule, with a stop that is certain: below the proximity threshold 
 checked axes are shortened in proportion to the distance left above the stop distance, while moving
 closer; and a step is accepted only if neither the new command nor the end of the fastest stop from it
 comes closer than the stop distance, unless it moves away (distance not falling). A refused step is
-replaced by the fastest stop from the last accepted command, whose end was checked the tick before.
+replaced by the fastest stop from the last accepted command, whose path was checked the tick before (at
+STOP_SAMPLES points along it, the last where it comes to rest).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from wall_oss_ros.core.safety.motion import MotionLimiter
 from wall_oss_ros.core.self_collision import Clearance, SelfCollision
 
 APPROACH_EPS_M = 1e-6  # a distance falling by less than this is not approaching
+STOP_SAMPLES = 4  # points checked along the fastest stop from a new command
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,14 @@ class CollisionGuard:
         return float(np.clip((self.distance_m - spec.stop_distance_m)
                              / (spec.proximity_threshold_m - spec.stop_distance_m), 0.0, 1.0))
 
-    def check(self, limiter: MotionLimiter, stop_end: np.ndarray | None = None) -> GuardVerdict:
-        """Judge the limiter's new state: its command and the end of its fastest stop (stop_end, if known)."""
+    def check(self, limiter: MotionLimiter, stop_points: np.ndarray | None = None) -> GuardVerdict:
+        """Judge the limiter's new state: its command and its fastest stop (stop_points, if known)."""
         found = self.clearance(limiter.p)
         if not limiter.stopped(self.mask):
-            at_stop = self.clearance(limiter.stop_end() if stop_end is None else stop_end)
-            found = at_stop if at_stop.distance_m < found.distance_m else found
+            points = limiter.stop_points(STOP_SAMPLES) if stop_points is None else stop_points
+            for point in points:
+                on_stop = self.clearance(point)
+                found = on_stop if on_stop.distance_m < found.distance_m else found
         approaching = found.distance_m < self.distance_m - APPROACH_EPS_M
         accepted = found.distance_m >= self.spec.stop_distance_m or not approaching
         return GuardVerdict(accepted, found, approaching)

@@ -216,11 +216,13 @@ class MotionLimiter:
         v[-1], a[-1] = 0.0, 0.0
         return p, v, a
 
-    def stop_end(self) -> np.ndarray:
-        """Where the fastest stop from the current state comes to rest, per axis (each stops on its own)."""
+    def stop_points(self, count: int = 4) -> np.ndarray:
+        """(count, n) positions along the fastest stop from the current state, evenly in time, the last where
+        it comes to rest (each axis stops on its own); the current position, repeated, when at rest."""
         if self.stopped() or not self._stop_from(self.p, self.v, self.a):
-            return self.p.copy()
-        return np.array(self._stop_traj.at_time(float(self._stop_traj.duration))[0])
+            return np.tile(self.p, (count, 1))
+        duration = float(self._stop_traj.duration)
+        return np.array([self._stop_traj.at_time(duration * (k + 1) / count)[0] for k in range(count)])
 
     def stopped(self, mask: np.ndarray | None = None, tol: float = 1e-9) -> bool:
         sel = slice(None) if mask is None else mask
