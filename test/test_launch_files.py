@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from test.support.robots import contract
 from test.support.ros_process import REPO_ROOT
 from wall_oss_ros.ros import bag_replay, executor_node, policy_node, sim_node
 
@@ -27,7 +28,31 @@ def declared_executables() -> set[str]:
 
 def test_launch_files_exist():
     assert {p.name for p in LAUNCH_FILES} >= {"robot_bimanual.launch.py", "mobile_manipulator.launch.py",
-                                              "sim_aloha.launch.py", "replay.launch.py"}
+                                              "sim_aloha.launch.py", "sim_tiago.launch.py", "replay.launch.py"}
+
+
+def test_the_tiago_rviz_configuration_shows_its_cameras_and_markers():
+    from wall_oss_ros.ros.launch_graph import rviz_config
+
+    path = rviz_config(str(REPO_ROOT), "tiago_dual")
+    assert path.endswith("tiago_dual.rviz")
+    text = Path(path).read_text()
+    c = contract("tiago_dual")
+    for camera in c.cameras:  # the raw images of the contract's (compressed) camera topics
+        assert f"Value: {camera.topic.removesuffix('/compressed')}" in text
+    assert "/executor_node/plan_markers" in text and "Fixed Frame: torso_lift_link" in text
+    assert rviz_config(str(REPO_ROOT), "aloha_bimanual").endswith("wall_oss.rviz")
+
+
+def test_the_tiago_sim_launch_drives_the_tiago_simulation(tmp_path):
+    from wall_oss_ros.ros.launch_arguments import declared, node_parameters, typed_arguments
+
+    args = declared("tiago_dual", with_sim=True)
+    nodes = node_parameters(typed_arguments({"checkpoint": str(tmp_path)}, args), with_sim=True)
+    assert nodes["sim_node"]["robot"] == "tiago" and nodes["sim_node"]["publish_compressed"] is True
+    assert set(nodes["sim_node"]) <= NODE_PARAMS["sim_node"] | {"use_sim_time"}
+    assert nodes["policy_node"]["instruction"] == "pick up the red block"
+    assert nodes["executor_node"]["frame_id"] == "torso_lift_link"  # the tip paths' frame
 
 
 @pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="launch_ros is not installable from pip")

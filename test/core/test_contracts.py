@@ -159,3 +159,50 @@ def test_any_corrupted_value_gives_a_contract_error_or_a_valid_contract(data, va
 @pytest.mark.parametrize("name", CONTRACTS)
 def test_contracts_are_values(name):
     assert contract(name) == load_contract(config_path("robots", f"{name}.yaml"))
+
+
+def test_tiago_contract_arms_go_through_ik_within_the_urdf_limits():
+    """The 26-D TIAGo++ contract: its arms' joint limits are the URDF's (with margin), the poses are in the
+    arm mount's frame, and the base is a diff drive (vx, wz) in slots 20 and 22."""
+    import pinocchio as pin
+
+    c = contract("tiago_dual")
+    assert c.action_dim == 25 and c.max_action_dim == 26
+    model = pin.buildModelFromUrdf(c.group("left_arm").ik.urdf)
+    for name in ("left_arm", "right_arm"):
+        g = c.group(name)
+        assert g.kind is GroupKind.EE_POSE and g.output.kind is OutputKind.JTC and not g.state_topic
+        assert g.ik.base_frame == "torso_lift_link" and len(g.joints) == 7
+        for joint, lim in zip(g.joints, g.joint_limits, strict=True):
+            index = model.joints[model.getJointId(joint)].idx_q
+            assert (lim.position_min, lim.position_max) == pytest.approx(
+                (model.lowerPositionLimit[index], model.upperPositionLimit[index]))
+    base = c.group("base")
+    assert base.axes == ("vx", "wz") and base.action_slots == (20, 22)
+    assert c.self_collision.stop_distance_m < c.self_collision.proximity_threshold_m
+
+
+def _tiago_dict() -> dict:
+    return yaml.safe_load(config_path("robots", "tiago_dual.yaml").read_text())
+
+
+TIAGO_BAD = [
+    ("groups.0.ik.joints", [f"arm_left_{i}_joint" for i in range(1, 7)] + ["nope"], "groups[0].ik.joints",
+     "has no joints"),
+    ("groups.0.ik.limits.position_max_rad", 9.0, "groups[0].ik.limits.position_min_rad", "within the URDF"),
+    ("groups.0.ik.limits.position_margin_rad", 2.0, "groups[0].ik.limits.position_margin_rad", "no room"),
+    ("groups.0.ik.urdf", "package://no_such_package/x.urdf", "groups[0].ik.urdf", "no_such_package"),
+    ("groups.0.ik.singularity.stop_condition", 10.0, "groups[0].ik.singularity.decelerate_condition", "below"),
+    ("groups.0.output.kind", "pose_stamped", "groups[0].output.kind", "not one of"),
+    ("self_collision.stop_distance_m", 0.5, "self_collision.stop_distance_m", "below proximity"),
+    ("self_collision.pairs", [["left_arm", "elbows"]], "self_collision.pairs", "not a pair of link_sets"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "key", "reason"), TIAGO_BAD, ids=[b[0] + ":" + b[3] for b in TIAGO_BAD])
+def test_bad_ik_and_self_collision_sections_name_the_key(tmp_path, path, value, key, reason):
+    file = tmp_path / "robot.yaml"
+    file.write_text(yaml.safe_dump(_set(_tiago_dict(), path, value)))
+    with pytest.raises(ContractError) as info:
+        load_contract(file)
+    assert info.value.key == key and reason in info.value.reason, str(info.value)

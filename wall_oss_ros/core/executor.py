@@ -711,7 +711,17 @@ class Executor:
             last_fault=self.last_fault, chunk_id=self._last_chunk_id,
             chunk_age_s=now - last_chunk if last_chunk is not None else math.nan,
             chunk_arrival_latency_s=self.chunk_arrival_latency_s,
-            observation_to_command_s=self.observation_to_command_s)
+            observation_to_command_s=self.observation_to_command_s, arm_state=self._arm_state())
+
+    def _arm_state(self) -> dict[str, str]:
+        state = {}
+        for arm in self._ik.arms if self._ik is not None else ():
+            state[f"{arm.group.name}/condition"] = f"{arm.condition:.2f}"
+            state[f"{arm.group.name}/ik"] = arm.ik_status.value
+            state[f"{arm.group.name}/singularity"] = arm.singularity.value
+        if self._guard is not None:
+            state["self_collision_distance_m"] = f"{self._guard.distance_m:.4f}"
+        return state
 
     @property
     def initialized(self) -> bool:
@@ -721,3 +731,7 @@ class Executor:
     @property
     def command_positions(self) -> np.ndarray:
         return self.limiter.p.copy()
+
+    def ik_poses(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Commanded tip pose (xyz, quaternion x y z w) of each arm through IK, in its base frame."""
+        return self._ik.poses() if self._ik is not None else {}

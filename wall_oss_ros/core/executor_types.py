@@ -84,3 +84,6 @@ class ExecutorSnapshot:
     chunk_age_s: float = math.nan  # time since the latest chunk was accepted [s]
     chunk_arrival_latency_s: float = math.nan  # its t_obs → its arrival [s]
     observation_to_command_s: float = math.nan  # t_obs of the latest merged chunk → first command from it [s]
+    # Arms through IK and the self-collision guard: "<arm>/condition" (Jacobian condition number of the joint
+    # command), "<arm>/ik" (its last IK status), "self_collision_distance_m" (of the last accepted command).
+    arm_state: Mapping[str, str] = field(default_factory=dict)

@@ -324,6 +324,7 @@ class ExecutorNode(WallOssLifecycleNode):
             ("chunk_age_s", snap.chunk_age_s), ("chunk_arrival_latency_s", snap.chunk_arrival_latency_s),
             ("observation_to_command_s", snap.observation_to_command_s))]
         values.append(KeyValue(key="chunk_id", value=str(snap.chunk_id if snap.chunk_id is not None else "")))
+        values += [KeyValue(key=k, value=v) for k, v in snap.arm_state.items()]
         values.append(KeyValue(key="missed_deadlines", value=str(self._missed_deadlines)))
         values.append(KeyValue(key="stale_clock_ticks", value=str(self._stale_clock_ticks)))
         if len(self._tick_intervals_s) > 1:

@@ -57,11 +57,14 @@ REPLAY = (
     LaunchArg("loop", "false", "bool", "replay in a loop"),
 )
 SIM = (
-    LaunchArg("task", "AlohaInsertion-v0", "choice", "gym-aloha task",
+    LaunchArg("task", "AlohaInsertion-v0", "choice", "gym-aloha task (ALOHA only)",
               ("AlohaInsertion-v0", "AlohaTransferCube-v0")),
     LaunchArg("real_time_factor", "1.0", "positive_float", "sim time per wall time (the sim publishes /clock)"),
     LaunchArg("render_shadows", "true", "bool", "render shadows (slower on a CPU)"),
 )
+SIM_ROBOTS = {"aloha_bimanual": "aloha", "tiago_dual": "tiago"}  # contract → the sim_node robot it drives
+TIAGO_INSTRUCTION = "pick up the red block"  # the TIAGo++ scene's default instruction
+TIAGO_CAMERA = {"camera_width": 320, "camera_height": 240, "publish_compressed": True}  # its contract reads JPEG
 
 
 def declared(default_contract: str, with_sim: bool = False, with_replay: bool = False) -> tuple[LaunchArg, ...]:
@@ -71,8 +74,8 @@ def declared(default_contract: str, with_sim: bool = False, with_replay: bool = 
         overrides["use_sim_time"] = "true"
     if with_replay:
         overrides["dry_run"] = "true"
-    if with_sim:
-        overrides["frame_id"] = "world"  # the MJCF's root frame
+    if with_sim:  # the frame the plan markers' tip paths are in: the MJCF's root, or TIAGo++'s arm mount
+        overrides["frame_id"] = "torso_lift_link" if SIM_ROBOTS.get(default_contract) == "tiago" else "world"
     return tuple(LaunchArg(a.name, overrides.get(a.name, a.default), a.kind, a.description, a.choices, a.optional)
                  for a in ROBOT + (SIM if with_sim else ()) + (REPLAY if with_replay else ()))
 
@@ -120,10 +123,12 @@ def node_parameters(typed: Mapping[str, object], with_sim: bool = False,
                     with_replay: bool = False) -> dict[str, dict[str, object]]:
     """Each node's parameters, typed, from validated arguments."""
     sim_time = {"use_sim_time": typed["use_sim_time"]}
+    robot = SIM_ROBOTS.get(Path(str(typed["contract"])).stem, "aloha")
+    default_instruction = (TASK_INSTRUCTIONS[str(typed["task"])] if robot == "aloha" else TIAGO_INSTRUCTION) \
+        if with_sim else ""
     nodes = {
         "policy_node": {"contract": typed["contract"], "checkpoint": typed["checkpoint"],
-                        "instruction": typed["instruction"] or (TASK_INSTRUCTIONS[str(typed["task"])] if with_sim
-                                                                else ""), "device": typed["device"],
+                        "instruction": typed["instruction"] or default_instruction, "device": typed["device"],
                         "prediction_mode": typed["prediction_mode"], **sim_time},
         "executor_node": {"contract": typed["contract"], "autostart": typed["autostart"],
                           "dry_run": typed["dry_run"], "frame_id": typed["frame_id"], **sim_time},
@@ -131,9 +136,9 @@ def node_parameters(typed: Mapping[str, object], with_sim: bool = False,
     if with_sim:
         # Sim time holds at 0 until the policy, its model loaded, subscribes to the camera (as in the demo):
         # the robot does not wait for chunks that cannot come yet.
-        nodes["sim_node"] = {"task": typed["task"], "real_time_factor": typed["real_time_factor"],
+        nodes["sim_node"] = {"robot": robot, "task": typed["task"], "real_time_factor": typed["real_time_factor"],
                              "render_shadows": typed["render_shadows"], "use_sim_time": False,
-                             "wait_for_camera_subscriber": True}
+                             "wait_for_camera_subscriber": True, **(TIAGO_CAMERA if robot == "tiago" else {})}
     if with_replay:
         nodes["bag_replay"] = {"bag": typed["bag"], "rate": typed["rate"], "loop": typed["loop"],
                                "contract": typed["contract"],

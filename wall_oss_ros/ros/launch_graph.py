@@ -17,7 +17,13 @@ import os
 
 from wall_oss_ros.ros.launch_arguments import declared, node_parameters, typed_arguments
 
-RVIZ_CONFIG = ("config", "rviz", "wall_oss.rviz")
+RVIZ_CONFIG = ("config", "rviz", "wall_oss.rviz")  # the default; config/rviz/<contract>.rviz where one exists
+
+
+def rviz_config(share: str, contract: str) -> str:
+    """The RViz configuration for a contract: its own (its cameras, its markers' frame), else the default."""
+    own = os.path.join(share, "config", "rviz", f"{os.path.splitext(os.path.basename(contract))[0]}.rviz")
+    return own if os.path.isfile(own) else os.path.join(share, *RVIZ_CONFIG)
 
 
 def _ros_values(parameters: dict[str, object]) -> dict[str, object]:
@@ -50,7 +56,7 @@ def _graph(context: object, default_contract: str, with_sim: bool, with_replay: 
                                 parameters=[_ros_values(nodes[name])]))
     if typed["rviz"]:
         actions.append(Node(package="rviz2", executable="rviz2", name="rviz2",
-                            arguments=["-d", os.path.join(share, *RVIZ_CONFIG), "-f", str(typed["frame_id"])],
+                            arguments=["-d", rviz_config(share, str(typed["contract"])), "-f", str(typed["frame_id"])],
                             parameters=[{"use_sim_time": typed["use_sim_time"]}]))
     return actions
 

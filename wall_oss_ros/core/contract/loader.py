@@ -10,13 +10,13 @@ from typing import Any
 
 import yaml
 
+from wall_oss_ros.core.contract.arm_sections import ik_section, self_collision_section
 from wall_oss_ros.core.contract.errors import ContractError
 from wall_oss_ros.core.contract.model import (
     BASE_AXES,
     EE_POSITION_AXES,
     EE_ROTATION_AXES,
     OUTPUTS_BY_KIND,
-    ArmIkModel,
     AxisLimits,
     Camera,
     CameraTransport,
@@ -27,7 +27,6 @@ from wall_oss_ros.core.contract.model import (
     OutputKind,
     Representation,
     RobotContract,
-    SelfCollisionModel,
     Workspace,
 )
 from wall_oss_ros.core.contract.view_names import view_name
@@ -199,77 +198,6 @@ def _kinematics(sec: _Section, joints: tuple[str, ...], contract_dir: Path) -> K
     return KinematicModel(path, fmt, tip, model_joints)
 
 
-def _urdf_joint_bounds(path: str, joints: tuple[str, ...], sec: _Section) -> list[tuple[float, float]]:
-    import pinocchio as pin
-
-    model = pin.buildModelFromUrdf(path)
-    missing = [j for j in joints if not model.existJointName(j)]
-    if missing:
-        raise sec.error("joints", f"{path} has no joints {missing[:4]}")
-    bounds = []
-    for j in joints:
-        joint = model.joints[model.getJointId(j)]
-        if joint.nq != 1:
-            raise sec.error("joints", f"{j} is not a one-DoF (revolute or prismatic) joint")
-        bounds.append((float(model.lowerPositionLimit[joint.idx_q]), float(model.upperPositionLimit[joint.idx_q])))
-    return bounds
-
-
-def _ik(sec: _Section, contract_dir: Path) -> ArmIkModel:
-    """An ee_pose group's `ik:` section: the arm in a URDF and its joint limits (positions from the URDF)."""
-    path = _resolve_model_path(sec, "urdf", contract_dir)
-    joints = sec.strings("joints")
-    limits_sec = sec.section("limits")
-    _, limits, tolerance = _joint_limits(limits_sec, len(joints), ("rad",))
-    bounds = _urdf_joint_bounds(path, joints, sec)
-    checked = []
-    for joint, lim, (lo_urdf, hi_urdf) in zip(joints, limits, bounds, strict=True):
-        lo = lim.position_min if math.isfinite(lim.position_min) else lo_urdf
-        hi = lim.position_max if math.isfinite(lim.position_max) else hi_urdf
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo < lo_urdf or hi > hi_urdf:
-            raise limits_sec.error("position_min_rad", f"{joint}: [{lo}, {hi}] must be finite and within the "
-                                   f"URDF's [{lo_urdf}, {hi_urdf}]")
-        if lo + 2 * lim.position_margin >= hi:
-            raise limits_sec.error("position_margin_rad", f"{joint}: the margin leaves no room in [{lo}, {hi}]")
-        checked.append(AxisLimits(lim.velocity_max, lim.acceleration_max, lim.jerk_max, lo, hi,
-                                  lim.position_margin, lim.max_step))
-    limits_sec.finish()
-    singular = sec.section("singularity", required=False)
-    thresholds = [17.0, 30.0, 2.0]
-    if singular is not None:
-        thresholds = [singular.number("decelerate_condition", 17.0, positive=True),
-                      singular.number("stop_condition", 30.0, positive=True),
-                      singular.number("leaving_multiplier", 2.0, positive=True)]
-        if thresholds[0] >= thresholds[1]:
-            raise singular.error("decelerate_condition", "must be below stop_condition")
-        singular.finish()
-    model = ArmIkModel(path, sec.string("base_frame"), sec.string("tip_frame"), joints, tuple(checked), tolerance,
-                       *thresholds)
-    sec.finish()
-    return model
-
-
-def _self_collision(sec: _Section, contract_dir: Path) -> SelfCollisionModel:
-    path = _resolve_model_path(sec, "urdf", contract_dir)
-    sets_sec = sec.section("link_sets")
-    sets = {name: sets_sec.strings(name) for name in list(sets_sec.data)}
-    sets_sec.finish()
-    pairs_raw = sec.raw("pairs")
-    if not isinstance(pairs_raw, list) or not pairs_raw:
-        raise sec.error("pairs", "expected a non-empty list of [set, set] pairs")
-    pairs = []
-    for pair in pairs_raw:
-        if not (isinstance(pair, list) and len(pair) == 2 and all(p in sets for p in pair)):
-            raise sec.error("pairs", f"{pair!r} is not a pair of link_sets names ({sorted(sets)})")
-        pairs.append((sets[pair[0]], sets[pair[1]]))
-    proximity = sec.number("proximity_threshold_m", positive=True)
-    stop = sec.number("stop_distance_m", positive=True)
-    if stop >= proximity:
-        raise sec.error("stop_distance_m", f"must be below proximity_threshold_m ({proximity})")
-    sec.finish()
-    return SelfCollisionModel(path, tuple(pairs), proximity, stop)
-
-
 def _output(sec: _Section, kind: GroupKind, with_ik: bool = False) -> Output:
     kinds = OUTPUTS_BY_KIND[GroupKind.JOINT_POSITION] if with_ik else OUTPUTS_BY_KIND[kind]
     allowed = sorted(k.value for k in kinds)
@@ -348,7 +276,7 @@ def _group(sec: _Section, contract: _Section, width: int, state_width: int, cont
             tolerance = limits_sec.number("tracking_tolerance_m", positive=True)
         ik_sec = sec.section("ik", required=False)
         if ik_sec is not None:  # joint-space controllers: the pose is measured through the arm's joints
-            ik = _ik(ik_sec, contract_dir)
+            ik = ik_section(ik_sec, contract_dir)
             tolerance = ik.tracking_tolerance_rad
             if limits_sec.has("tracking_tolerance_m"):
                 raise limits_sec.error("tracking_tolerance_m", "an ee_pose group with ik tracks its joints: give "
@@ -410,7 +338,7 @@ def parse_contract(data: object, source: str = "<contract>", base_dir: Path | No
     groups = tuple(_group(_Section(g, source, f"groups[{i}]"), root, width, state_width, contract_dir)
                    for i, g in enumerate(groups_raw))
     collision_sec = root.section("self_collision", required=False)
-    self_collision = _self_collision(collision_sec, contract_dir) if collision_sec is not None else None
+    self_collision = self_collision_section(collision_sec, contract_dir) if collision_sec is not None else None
     root.finish()
     _unique([g.name for g in groups], root, "groups", "group name")
     _unique([s for g in groups for s in g.action_slots], root, "groups", "action slot")
