@@ -37,7 +37,7 @@ from sensor_msgs.msg import JointState
 from wall_oss_ros.core.contract import load_contract
 from wall_oss_ros.core.resources import config_path
 from wall_oss_ros.ros.dds import ros_environment
-from wall_oss_ros.tools.demo import CONTRACT, demo_action_range, graph
+from wall_oss_ros.tools.demo import CONTRACTS, demo_action_range, graph
 from wall_oss_ros.tools.make_tiny_checkpoint import write
 from wall_oss_ros.tools.motion_checks import joint_motion
 
@@ -46,8 +46,8 @@ SAMPLE_S = 5.0
 
 def run(duration_s: float, domain_id: int, real_time_factor: float) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="soak_"))
-    contract = load_contract(config_path("robots", f"{CONTRACT}.yaml"))
-    ckpt = write(tmp / "ckpt", "transformers", CONTRACT, 0, demo_action_range(contract))
+    contract = load_contract(config_path("robots", f"{CONTRACTS['aloha']}.yaml"))
+    ckpt = write(tmp / "ckpt", "transformers", CONTRACTS["aloha"], 0, demo_action_range(contract))
     graph_file = tmp / "graph.yaml"
     graph_file.write_text(yaml.safe_dump(graph(ckpt, "AlohaInsertion-v0", "cpu", 15.0, False, real_time_factor)))
     env = {**os.environ, **ros_environment(domain_id=domain_id), "PYTHONUNBUFFERED": "1"}

@@ -16,7 +16,7 @@ TYPES = {OutputKind.JTC: "joint_trajectory_controller/JointTrajectoryController"
 
 
 def test_there_is_one_for_every_contract_with_joint_outputs():
-    assert {p.stem for p in CONFIGS} == {"aloha_bimanual", "mobile_manipulator"}
+    assert {p.stem for p in CONFIGS} == {"aloha_bimanual", "mobile_manipulator", "tiago_dual"}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -32,7 +32,7 @@ def test_controllers_are_the_contracts_outputs_with_its_joints(path):
         name = group.output.topic.strip("/").split("/")[0]
         assert declared[name]["type"] == TYPES[group.output.kind], name
         parameters = config[name]["ros__parameters"]
-        assert sorted(parameters["joints"]) == sorted(group.axes), name
+        assert sorted(parameters["joints"]) == sorted(group.joints), name
         if group.output.kind is OutputKind.JTC:
             # the executor's default (horizon: started on receipt, last point at rest) needs no flag
             assert next(p.default for p in executor_node.PARAMS if p.name == "jtc_mode") == "horizon"

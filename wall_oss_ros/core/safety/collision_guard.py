@@ -22,6 +22,9 @@ from wall_oss_ros.core.self_collision import Clearance, SelfCollision
 
 APPROACH_EPS_M = 1e-6  # a distance falling by less than this is not approaching
 STOP_SAMPLES = 4  # points checked along the fastest stop from a new command
+# Steps are judged against the stop distance plus this: between the checked points of a stop, and on the part
+# of a checked stop a refused step brakes along, the distance may dip a little below the checked values.
+BETWEEN_SAMPLES_M = 0.002
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class CollisionGuard:
                 on_stop = self.clearance(point)
                 found = on_stop if on_stop.distance_m < found.distance_m else found
         approaching = found.distance_m < self.distance_m - APPROACH_EPS_M
-        accepted = found.distance_m >= self.spec.stop_distance_m or not approaching
+        accepted = found.distance_m >= self.spec.stop_distance_m + BETWEEN_SAMPLES_M or not approaching
         return GuardVerdict(accepted, found, approaching)
 
     def accept(self, verdict: GuardVerdict) -> None:
