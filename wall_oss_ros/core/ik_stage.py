@@ -188,9 +188,11 @@ class IkStage:
                 target_a[axes] = 0.0
             else:
                 # Feed-forward: the joint rates of the Cartesian command's velocity and acceleration
-                # (pseudo-inverse of the Jacobian at the answer). The acceleration only as far as the joint's
-                # jerk reaches in one tick: mapped to the joints, the Cartesian profile's ramps can ask for
-                # more, and a profile toward an unreachable acceleration swings the other way first.
+                # (pseudo-inverse of the Jacobian at the answer: at the last command instead, a tick's step
+                # away, the tip overshoots the Cartesian limit more near a singularity). The acceleration only
+                # as far as the joint's jerk reaches in one tick: mapped to the joints, the Cartesian profile's
+                # ramps can ask for more, and a profile toward an unreachable acceleration swings the other
+                # way first.
                 inverse = np.linalg.pinv(arm.ik.jacobian(result.q), rcond=1e-3)
                 twist = np.concatenate([c.v[arm.pos], rotation @ c.v[arm.rot]])
                 accel = inverse @ np.concatenate([c.a[arm.pos], rotation @ c.a[arm.rot]])

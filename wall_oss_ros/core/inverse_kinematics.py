@@ -155,8 +155,7 @@ class ArmIk:
 
         As MoveIt Servo decides it: the least responsive output direction (last left singular vector), its
         sign fixed by a small step along it (the condition number must grow), against the twist."""
-        jac = self.jacobian(q)
-        u, s, vt = np.linalg.svd(jac, full_matrices=False)
+        u, s, vt = np.linalg.svd(self.jacobian(q), full_matrices=False)
         condition = float(s[0] / s[-1]) if s[-1] > 0 else float("inf")
         if not np.isfinite(condition):
             return 0.0, SingularityStatus.HALT, condition

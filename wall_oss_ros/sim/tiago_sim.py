@@ -33,7 +33,8 @@ HOME = {**{f"arm_{side}_{i}_joint": v for side in ("left", "right")
 CAMERAS = {"head": ("head_2_link", (0.11, 0.08, 0.0), ((0, 0, 1), (0, 1, 0))),
            "left_wrist": ("arm_left_tool_link", (-0.06, 0.0, -0.07), ((0, 1, 0), (0, 0, -1))),
            "right_wrist": ("arm_right_tool_link", (-0.06, 0.0, 0.07), ((0, -1, 0), (0, 0, 1)))}
-SERVO = {"arm": (400.0, 40.0), "torso_lift_joint": (20000.0, 2000.0), "head": (100.0, 10.0), "hand": (20.0, 1.0)}
+# Position servos (kp [N·m/rad or N/m], kv [per rad/s or m/s]): stiff enough to follow within tens of ms.
+SERVO = {"arm": (3000.0, 100.0), "torso_lift_joint": (50000.0, 5000.0), "head": (1000.0, 20.0), "hand": (20.0, 1.0)}
 
 
 def _urdf_path() -> Path:
@@ -73,6 +74,7 @@ def build_model():  # noqa: ANN201 - mujoco.MjModel
 
     spec = mujoco.MjSpec.from_string(mujoco_urdf())
     spec.option.timestep = 0.002
+    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST  # stiff servos, damping taken implicitly
     world = spec.worldbody
     world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[5, 5, 0.1], rgba=[0.55, 0.6, 0.65, 1])
     world.add_light(pos=[0.5, 0, 3.0], dir=[0, 0, -1], diffuse=[0.9, 0.9, 0.9])

@@ -21,7 +21,7 @@ from wall_oss_ros.core.safety.motion import MotionLimiter
 from wall_oss_ros.core.self_collision import Clearance, SelfCollision
 
 APPROACH_EPS_M = 1e-6  # a distance falling by less than this is not approaching
-STOP_SAMPLES = 4  # points checked along the fastest stop from a new command
+STOP_SAMPLES = 2  # points checked along the fastest stop from a new command (half-way, and at rest)
 # Steps are judged against the stop distance plus this: between the checked points of a stop, and on the part
 # of a checked stop a refused step brakes along, the distance may dip a little below the checked values.
 BETWEEN_SAMPLES_M = 0.002
@@ -40,7 +40,8 @@ class CollisionGuard:
     def __init__(self, spec: SelfCollisionModel, axis_joints: Sequence[str | None]) -> None:
         self.spec = spec
         self.model = SelfCollision(spec.urdf, spec.pairs, [str(r) for r in package_roots()],
-                                   exact_within_m=spec.proximity_threshold_m)
+                                   exact_within_m=spec.proximity_threshold_m,
+                                   moving_joints=[n for n in axis_joints if n is not None])
         known = [(i, name) for i, name in enumerate(axis_joints)
                  if name is not None and self.model.model.existJointName(name)]
         if not known:
