@@ -27,15 +27,7 @@ from wall_oss_ros.core.horizon import Horizon
 from wall_oss_ros.core.ik_stage import IkArm, IkStage, arm_ik
 from wall_oss_ros.core.kinematics import ForwardKinematics, make_kinematics
 from wall_oss_ros.core.plan import Plan
-from wall_oss_ros.core.rotations import (
-    matrix_to_quat_one,
-    matrix_to_rot6d,
-    quat_multiply,
-    quat_to_matrix_one,
-    quat_to_rotvec_one,
-    rot6d_to_matrix_one,
-    rotvec_to_quat_one,
-)
+from wall_oss_ros.core.rotations import matrix_to_rot6d, quat_to_matrix_one, tool_step_to, turned
 from wall_oss_ros.core.safety.collision_guard import STOP_SAMPLES, CollisionGuard
 from wall_oss_ros.core.safety.motion import MotionLimiter
 from wall_oss_ros.core.safety.status import (
@@ -418,8 +410,7 @@ class Executor:
         if self._has_rotation:
             for ga in self._other_groups:
                 if ga.kind is GroupKind.EE_POSE:  # R ← R · exp(step), the step being in the tool frame
-                    q = quat_multiply(ga.quat, rotvec_to_quat_one(lim.p[ga.rot]))
-                    ga.quat = q / math.sqrt(float(q @ q))
+                    ga.quat = turned(ga.quat, lim.p[ga.rot])
                     ga.rotation = None  # derived on demand from ga.quat
             lim.p[self.rotation_axes] = 0.0
         if self._has_velocity:
@@ -616,12 +607,7 @@ class Executor:
                 target_a[ga.axes] = np.where(clipped == v, r, 0.0)
             elif ga.kind is GroupKind.EE_POSE:
                 target_p[ga.pos], target_v[ga.pos], target_a[ga.pos] = v[:3], r[:3], rate2[ga.cols][:3]
-                try:  # rotation from the commanded orientation to the goal, in the tool frame
-                    goal = matrix_to_quat_one(rot6d_to_matrix_one(v[3:9]))
-                    x, y, z, w = ga.quat.tolist()
-                    target_p[ga.rot] = quat_to_rotvec_one(quat_multiply((-x, -y, -z, w), goal))
-                except ValueError:
-                    target_p[ga.rot] = 0.0
+                target_p[ga.rot] = tool_step_to(ga.quat, v[3:9])
         clamped = (target_p < self.safe_min) | (target_p > self.safe_max)
         if clamped.any():
             np.minimum(np.maximum(target_p, self.safe_min, out=target_p), self.safe_max, out=target_p)

@@ -20,15 +20,7 @@ import numpy as np
 
 from wall_oss_ros.core.contract import Group
 from wall_oss_ros.core.inverse_kinematics import ArmIk, IkConfig, IkStatus, SingularityStatus
-from wall_oss_ros.core.rotations import (
-    matrix_to_quat_one,
-    matrix_to_rot6d,
-    quat_multiply,
-    quat_to_matrix_one,
-    quat_to_rotvec_one,
-    rot6d_to_matrix_one,
-    rotvec_to_quat_one,
-)
+from wall_oss_ros.core.rotations import matrix_to_quat_one, matrix_to_rot6d, quat_to_matrix_one, tool_step_to, turned
 from wall_oss_ros.core.safety.motion import MotionLimiter
 from wall_oss_ros.core.safety.status import Intervention
 
@@ -130,12 +122,7 @@ class IkStage:
         for arm in self.arms:
             v = value[arm.cols]
             cart_p[arm.pos], cart_v[arm.pos], cart_a[arm.pos] = v[:3], rate[arm.cols][:3], rate2[arm.cols][:3]
-            try:  # rotation from the commanded orientation to the goal, in the tool frame
-                goal = matrix_to_quat_one(rot6d_to_matrix_one(v[3:9]))
-                x, y, z, w = arm.quat.tolist()
-                cart_p[arm.rot] = quat_to_rotvec_one(quat_multiply((-x, -y, -z, w), goal))
-            except ValueError:
-                cart_p[arm.rot] = 0.0
+            cart_p[arm.rot] = tool_step_to(arm.quat, v[3:9])
             rotation = quat_to_matrix_one(arm.quat)
             twist = np.concatenate([cart_p[arm.pos] - c.p[arm.pos], rotation @ cart_p[arm.rot]])  # where it heads
             scale, arm.singularity, arm.condition = arm.ik.singularity(q_cmd[arm.axes], twist)
@@ -160,8 +147,7 @@ class IkStage:
         c.step(cart_p, cart_v, cart_brake, cart_a)
         self.iterations = 0
         for arm, axes in zip(self.arms, self.axes, strict=True):
-            q = quat_multiply(arm.quat, rotvec_to_quat_one(c.p[arm.rot]))
-            arm.quat = q / math.sqrt(float(q @ q))
+            arm.quat = turned(arm.quat, c.p[arm.rot])
             rotation = quat_to_matrix_one(arm.quat)
             q_now = q_cmd[arm.axes]
             # Each joint moves at most what it can in one tick, and no faster than it can still stop before
@@ -269,6 +255,5 @@ class IkStage:
         if not c.stopped():
             c.step(c.p.copy(), np.zeros(c.n), np.ones(c.n, dtype=bool))
             for arm in self.arms:
-                q = quat_multiply(arm.quat, rotvec_to_quat_one(c.p[arm.rot]))
-                arm.quat = q / math.sqrt(float(q @ q))
+                arm.quat = turned(arm.quat, c.p[arm.rot])
             c.p[self.rotation_axes] = 0.0

@@ -163,3 +163,20 @@ def quat_to_rotvec_one(q: np.ndarray) -> np.ndarray:
     s = math.sqrt(x * x + y * y + z * z)
     scale = 2.0 / w if s < _SMALL else 2.0 * math.atan2(s, w) / s
     return np.array([x * scale, y * scale, z * scale])
+
+
+def tool_step_to(quat: np.ndarray, r6d: np.ndarray) -> np.ndarray:
+    """Rotation vector, in the tool frame, from the orientation quat (x, y, z, w) to the 6-D goal: the
+    target of an EE group's rotation axes (zero, hold, for a degenerate goal)."""
+    try:
+        goal = matrix_to_quat_one(rot6d_to_matrix_one(r6d))
+    except ValueError:
+        return np.zeros(3)
+    x, y, z, w = quat.tolist()
+    return quat_to_rotvec_one(quat_multiply((-x, -y, -z, w), goal))
+
+
+def turned(quat: np.ndarray, rotvec: np.ndarray) -> np.ndarray:
+    """R ← R · exp(step): the orientation quat (x, y, z, w) after a rotation vector in its tool frame."""
+    q = quat_multiply(quat, rotvec_to_quat_one(rotvec))
+    return q / math.sqrt(float(q @ q))
