@@ -21,8 +21,8 @@ EXAMPLES = int(os.environ.get("WALL_OSS_ROS_PROPERTY_EXAMPLES", "25"))
 IDENTITY_6D = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]  # no rotation, as a relative 6-D delta
 TOL = 1e-6
 # The tip path of the joint commands against the Cartesian speed limit (per axis): within 5 % while the arm
-# follows reachable paths; out of reach (sliding along the reach boundary, near its singularity) the joint
-# servo's catch-up after the Cartesian command is taken back to the joints overshoots it by up to 15 %.
+# follows reachable paths. Out of reach the limit is not yet held (docs/explanation/executor-and-safety.md):
+# the examples below stay within 15 %; other far targets were measured faster (an open point).
 CARTESIAN_SLACK_REACHABLE, CARTESIAN_SLACK_OUT_OF_REACH = 1.05, 1.15
 
 
