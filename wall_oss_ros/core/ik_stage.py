@@ -39,7 +39,6 @@ class IkArm:
         self.pos = slice(cartesian.start, cartesian.start + 3)
         self.rot = slice(cartesian.start + 3, cartesian.stop)
         self.quat = np.array([0.0, 0.0, 0.0, 1.0])  # commanded orientation (x, y, z, w)
-        self.q_ik: np.ndarray | None = None  # last IK answer (for the velocity feed-forward)
         self.ik_status = IkStatus.REACHED
         self.held = False  # this tick the joints could not follow the Cartesian command freely
         self.speed_scale = 1.0  # share of the Cartesian speed the joints' velocity limits allow (last tick)
@@ -78,7 +77,6 @@ class IkStage:
             self.rotation_axes[arm.rot] = True
         self.safe_min = np.where(self.rotation_axes, -np.inf, [lim.safe_min for lim in limits])
         self.safe_max = np.where(self.rotation_axes, np.inf, [lim.safe_max for lim in limits])
-        self.axes = [np.arange(arm.axes.start, arm.axes.stop) for arm in arms]
         self.iterations = 0  # QP steps of every arm in the last tick
 
     def initialize(self, joints: np.ndarray) -> None:
@@ -88,7 +86,6 @@ class IkStage:
             xyz, rotation = arm.ik.forward(joints[arm.axes])
             positions[arm.pos] = xyz
             arm.quat = matrix_to_quat_one(rotation)
-            arm.q_ik = joints[arm.axes].copy()
             arm.ik.set_posture(joints[arm.axes])
             arm.stop_condition = arm.ik.condition(joints[arm.axes])
         self.cartesian.reset(positions)
@@ -146,7 +143,8 @@ class IkStage:
                 cart_a[axes] *= scale
         c.step(cart_p, cart_v, cart_brake, cart_a)
         self.iterations = 0
-        for arm, axes in zip(self.arms, self.axes, strict=True):
+        for arm in self.arms:
+            axes = arm.axes
             arm.quat = turned(arm.quat, c.p[arm.rot])
             rotation = quat_to_matrix_one(arm.quat)
             q_now = q_cmd[arm.axes]
@@ -193,7 +191,6 @@ class IkStage:
                 target_p[axes] = result.q
                 target_v[axes] = joint_rates
                 target_a[axes] = np.clip(accel, accelerations[axes] - reach, accelerations[axes] + reach)
-            arm.q_ik = result.q
         c.p[self.rotation_axes] = 0.0
 
     def _cartesian_share(self, arm: IkArm, q_now: np.ndarray, q_next: np.ndarray) -> float:
@@ -246,7 +243,6 @@ class IkStage:
             span = slice(arm.pos.start, arm.rot.stop)
             c.v[span] = np.clip(c.v[span], -c.velocity_max[span], c.velocity_max[span])
             c.a[span] = np.clip(c.a[span], -c.acceleration_max[span], c.acceleration_max[span])
-            arm.q_ik = q.copy()
 
     def brake(self) -> None:
         """No plan to follow (halted, holding): the Cartesian command stops too."""

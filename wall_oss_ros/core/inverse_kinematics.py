@@ -127,9 +127,6 @@ class ArmIk:
         out[self.index] = q
         return out
 
-    def _to_group(self, q_model: np.ndarray) -> np.ndarray:
-        return np.asarray(q_model, dtype=float)[self.index].copy()
-
     def set_posture(self, q: np.ndarray) -> None:
         """The posture the null-space term pulls toward (group order), e.g. the robot's start pose."""
         self.posture = self._from_group(np.clip(np.asarray(q, dtype=float), self.lower, self.upper))
