@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,10 +21,14 @@ from wall_oss_ros.core.safety.status import Intervention
 EXAMPLES = int(os.environ.get("WALL_OSS_ROS_PROPERTY_EXAMPLES", "25"))
 IDENTITY_6D = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]  # no rotation, as a relative 6-D delta
 TOL = 1e-6
-# The tip path of the joint commands against the Cartesian speed limit (per axis): within 5 % while the arm
-# follows reachable paths. Out of reach the limit is not yet held (docs/explanation/executor-and-safety.md):
-# the examples below stay within 15 %; other far targets were measured faster (an open point).
-CARTESIAN_SLACK_REACHABLE, CARTESIAN_SLACK_OUT_OF_REACH = 1.05, 1.15
+# The tip path of the joint commands against the Cartesian speed limit (per axis), reachable or not: the
+# joint steps are refused past 2 % over it along their own stops, and the tip's finite differences on the
+# tick grid are judged here.
+CARTESIAN_SLACK = 1.05
+# Far targets (left offset, right offset) [m] that once drove the tip past the limit: the arms braking joint
+# by joint near a singularity, joint servos catching up, an acceleration taken back that raised the speed.
+FAR_TARGETS = [([0, 0, 1], [0, 0, 0]), ([0, 0, 0], [-0.0625, 1, 1]), ([0.5, 0.3, 0.3], [0, 0, 0]),
+               ([1, 0, 0], [0, -1, 0]), ([0, 1, 0], [0, 0, -1]), ([1.167, 0.421, 1.445], [0.929, 0.407, -0.85])]
 
 
 class Run:
@@ -85,7 +90,7 @@ class Run:
     def tip_speeds(self) -> np.ndarray:
         return np.linalg.norm(self.tip_velocities(), axis=2)
 
-    def check(self, slack: float = CARTESIAN_SLACK_REACHABLE) -> None:
+    def check(self, slack: float = CARTESIAN_SLACK) -> None:
         """Finite, within the joint limits (position to jerk), never closer than the stop distance, and the
         tip path within the Cartesian speed limit (times slack)."""
         check_limits(self.ex, self.rec)
@@ -130,7 +135,18 @@ def test_any_target_keeps_joint_limits_and_self_collision_distance(steps):
         run.chunk(run.deltas({"left_arm": np.tile(left, (30, 1)), "right_arm": np.tile(right, (30, 1))}))
         run.ticks(ticks)
     run.ticks(20)
-    run.check(CARTESIAN_SLACK_OUT_OF_REACH)
+    run.check()
+
+
+@pytest.mark.parametrize(("left", "right"), FAR_TARGETS)
+def test_far_targets_keep_the_cartesian_speed_limit(left, right):
+    run = Run()
+    for _ in range(4):
+        run.chunk(run.deltas({"left_arm": np.tile(left, (30, 1)), "right_arm": np.tile(right, (30, 1))}))
+        run.ticks(40)
+    run.ticks(20)
+    run.check()
+    assert run.ex.counters[Intervention.IK_UNREACHABLE] + run.ex.counters[Intervention.WORKSPACE_LIMIT] > 0
 
 
 def test_arms_sent_through_each_other_stop_at_the_stop_distance_and_may_move_apart():
@@ -164,7 +180,7 @@ def test_near_a_singularity_the_tip_slows_and_stops_before_the_stop_threshold():
         for _ in range(30):
             run.ticks(1)
             conditions.append(arm.ik.condition(run.ex.command_positions[arm.axes]))
-    run.check(CARTESIAN_SLACK_OUT_OF_REACH)
+    run.check()
     conditions = np.array(conditions)
     assert conditions.max() > spec.singularity_decelerate_condition  # it did approach one
     assert conditions.max() < spec.singularity_stop_condition

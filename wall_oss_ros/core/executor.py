@@ -28,7 +28,7 @@ from wall_oss_ros.core.ik_stage import IkArm, IkStage, arm_ik
 from wall_oss_ros.core.kinematics import ForwardKinematics, make_kinematics
 from wall_oss_ros.core.plan import Plan
 from wall_oss_ros.core.rotations import matrix_to_rot6d, quat_to_matrix_one, tool_step_to, turned
-from wall_oss_ros.core.safety.collision_guard import STOP_SAMPLES, CollisionGuard
+from wall_oss_ros.core.safety.collision_guard import CollisionGuard, GuardVerdict
 from wall_oss_ros.core.safety.motion import MotionLimiter
 from wall_oss_ros.core.safety.status import (
     INTERVENTION_STATUS,
@@ -443,28 +443,44 @@ class Executor:
         or end at a singularity, getting closer: those axes take the fastest stop from the last command
         instead, which was checked the tick before."""
         lim, guard = self.limiter, self._guard
-        stop_points = lim.stop_points(STOP_SAMPLES)
-        stop_end = stop_points[-1]
+        stop = lim.braking()
+        ticks = math.ceil(stop.duration_s / self.period_s - 1e-9)
+        path_p, path_v, _ = stop.at([(k + 1) * self.period_s for k in range(ticks)])  # one per tick, to rest
         refused = np.zeros(len(self.limits), dtype=bool)
-        verdict = guard.check(lim, stop_points) if guard is not None else None
+        verdict = guard.check(lim, path_p) if guard is not None else None
         if verdict is not None and not verdict.accepted:
             refused |= guard.mask
-            self._note(Intervention.COLLISION_HALT, codes)
-            self.last_fault = (f"self-collision: {verdict.clearance.links[0]} and {verdict.clearance.links[1]} "
-                               f"would come {verdict.clearance.distance_m * 1e3:.1f} mm apart")
+            self._collision_halt(verdict, codes)
         if self._ik is not None:
-            singular = self._ik.singular_stops(stop_end)
+            singular = self._ik.singular_stops(path_p[-1] if ticks else lim.p)
             if singular.any():
                 refused |= singular
                 self._note(Intervention.SINGULARITY_HALT, codes)
-        if refused.any():
+            fast = self._ik.fast_stops(lim.p, lim.v, path_p, path_v)
+            if fast.any():
+                refused |= fast
+                self._note(Intervention.DYNAMICS_LIMIT, codes)
+        for _ in range(2):
+            if not refused.any():
+                break
             lim.p, lim.v, lim.a = (x.copy() for x in previous_state)
             lim.step(target_p, target_v, brake | refused, target_a)
             self._braked = self._braked | refused
-            if guard is not None:
-                verdict = guard.check(lim)
+            if guard is None:
+                break
+            verdict = guard.check(lim)
+            if verdict.accepted or refused[guard.mask].all():
+                break
+            # One arm braked, the other axes moved on: a state the check above never saw, and not clear.
+            refused |= guard.mask
+            self._collision_halt(verdict, codes)
         if guard is not None:
             guard.accept(verdict)
+
+    def _collision_halt(self, verdict: GuardVerdict, codes: set[StatusCode]) -> None:
+        self._note(Intervention.COLLISION_HALT, codes)
+        self.last_fault = (f"self-collision: {verdict.clearance.links[0]} and {verdict.clearance.links[1]} "
+                           f"would come {verdict.clearance.distance_m * 1e3:.1f} mm apart")
 
     def _take_up_sent_path(self, now: float) -> float:
         """This tick's time on the command path. After missed ticks, the controllers have run on along the

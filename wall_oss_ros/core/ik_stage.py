@@ -29,6 +29,7 @@ from wall_oss_ros.core.safety.status import Intervention
 SYNC_POSITION_M = 0.02
 SYNC_ANGLE_RAD = 0.1
 SPEED_SHARE = 0.8  # joint speed (share of its limit) above which the Cartesian command is slowed down
+SPEED_TOLERANCE = 1.02  # tip speed over the Cartesian limit a joint step may reach before it is refused
 
 
 class IkArm:
@@ -45,6 +46,7 @@ class IkArm:
         self.singularity = SingularityStatus.CLEAR
         self.condition = 1.0  # Jacobian condition number at the joint command
         self.stop_condition = 1.0  # ... at the end of the fastest stop from it (last accepted step)
+        self.stop_speed_ratio = 0.0  # tip speed over its Cartesian limit, fastest of a state and its stop (same)
 
 
 def arm_ik(group: Group) -> ArmIk:
@@ -191,7 +193,34 @@ class IkStage:
                 target_p[axes] = result.q
                 target_v[axes] = joint_rates
                 target_a[axes] = np.clip(accel, accelerations[axes] - reach, accelerations[axes] + reach)
+            if result.status is not IkStatus.INVALID_TARGET:
+                self._hold_tip_speed(arm, joints, rotation, target_p, target_v)
         c.p[self.rotation_axes] = 0.0
+
+    def _hold_tip_speed(self, arm: IkArm, joints: MotionLimiter, rotation: np.ndarray, target_p: np.ndarray,
+                        target_v: np.ndarray) -> None:
+        """Shorten the joint servo's catch-up so the tip velocity it asks for stays within the Cartesian limits.
+
+        The limiter's velocity servo asks for target_v plus gain · (target_p - where the joints will be): a joint
+        command lagging its IK answer while the Cartesian command already moves at its limit would otherwise
+        carry the tip past that limit to catch up. The feed-forward alone is within it (the Jacobian's
+        pseudo-inverse of a limited twist); of the correction, the largest share that keeps every Cartesian
+        axis within its limit (to first order, at the current joint command) is kept."""
+        axes, dt = arm.axes, self.period_s
+        q, v, a = joints.p[axes], joints.v[axes], joints.a[axes]
+        predicted = q + (v + 0.5 * dt * a) * dt
+        correction = joints.gain_per_s[axes] * (target_p[axes] - predicted)
+        jac = arm.ik.jacobian(q)
+        tool = np.zeros((6, 6))
+        tool[:3, :3], tool[3:, 3:] = np.eye(3), rotation.T  # angular rates in the tool frame, as the limiter has them
+        base, extra = tool @ jac @ target_v[axes], tool @ jac @ correction
+        limit = self.cartesian.velocity_max[slice(arm.pos.start, arm.rot.stop)]
+        share = 1.0
+        for b, e, lim in zip(base.tolist(), extra.tolist(), limit.tolist(), strict=True):
+            if abs(b + share * e) > lim:
+                share = max(0.0, min(share, (math.copysign(lim, e) - b) / e)) if e != 0.0 else share
+        if share < 1.0:
+            target_p[axes] = predicted + share * (target_p[axes] - predicted)
 
     def _cartesian_share(self, arm: IkArm, q_now: np.ndarray, q_next: np.ndarray) -> float:
         """Share of the joint step q_now → q_next whose tip motion stays within one tick of the Cartesian
@@ -219,6 +248,47 @@ class IkStage:
                 arm.stop_condition = condition
         return refused
 
+    def fast_stops(self, q: np.ndarray, qd: np.ndarray, path_q: np.ndarray, path_qd: np.ndarray) -> np.ndarray:
+        """Axes of the arms whose tip, at the new joint state (q, qd) or along its fastest stop (path_q, path_qd:
+        (K, n), one per tick to rest), would move faster than the Cartesian limits (with SPEED_TOLERANCE),
+        faster than at the last accepted step: that step must be refused.
+
+        Joints that cannot follow their IK answers at once (jerk limits, where the joint rates a Cartesian
+        motion needs change fast, near a singularity) move the tip off the limited Cartesian command, and
+        joints braking each on its own no longer cancel at the tip: a stop can speed it up for as long as
+        the accelerations take to ramp down. Refused, the arm takes the stop from the last state, checked
+        the same way the tick before. Along the path the Jacobian is interpolated (quadratic in time through
+        its start, middle and end), every tick of it checked."""
+        refused = np.zeros(len(q), dtype=bool)
+        c = self.cartesian
+        for arm in self.arms:
+            limit = c.velocity_max[slice(arm.pos.start, arm.rot.stop)]
+            axes = arm.axes
+            twists = self._tip_twists(arm, q[axes], qd[axes], path_q[:, axes], path_qd[:, axes])
+            ratio = float(np.max(np.abs(twists) / limit))
+            if ratio > SPEED_TOLERANCE and ratio > arm.stop_speed_ratio:
+                refused[axes] = True
+            else:
+                arm.stop_speed_ratio = ratio
+        return refused
+
+    @staticmethod
+    def _tip_twists(arm: IkArm, q: np.ndarray, qd: np.ndarray, path_q: np.ndarray,
+                    path_qd: np.ndarray) -> np.ndarray:
+        """(1 + K, 6) tip twists (Cartesian limiter axes) of an arm's state and of its stop path's K ticks."""
+        jac0 = arm.ik.tool_jacobian(q)
+        count = len(path_q)
+        if count <= 3:
+            return np.array([jac0 @ qd, *(arm.ik.tool_jacobian(p) @ v for p, v in zip(path_q, path_qd, strict=True))])
+        mid = count // 2 - 1
+        nodes = np.array([0.0, mid + 1.0, float(count)])  # ticks: the state, path_q[mid], path_q[-1]
+        ticks = np.arange(1, count + 1, dtype=float)
+        jacs = np.array([jac0, arm.ik.tool_jacobian(path_q[mid]), arm.ik.tool_jacobian(path_q[-1])])
+        weights = np.array([np.prod([(ticks - nodes[j]) / (nodes[i] - nodes[j]) for j in range(3) if j != i], axis=0)
+                            for i in range(3)])  # (3, K) Lagrange weights
+        along = np.einsum("nk,nij->kij", weights, jacs)
+        return np.vstack([jac0 @ qd, np.einsum("kij,kj->ki", along, path_qd)])
+
     def follow_joints(self, joints: np.ndarray, velocities: np.ndarray, accelerations: np.ndarray,
                       braked: np.ndarray) -> None:
         """After the joint step: where the joints could not follow (held, braked: axes in `braked`) or their
@@ -239,10 +309,17 @@ class IkStage:
             c.p[arm.pos], c.v[arm.pos], c.a[arm.pos] = xyz, twist[:3], accel[:3]
             arm.quat = matrix_to_quat_one(rotation)
             c.p[arm.rot], c.v[arm.rot], c.a[arm.rot] = 0.0, rotation.T @ twist[3:], rotation.T @ accel[3:]
-            # Taken back within the Cartesian limits: the joints, following it, slow down to them.
+            # Taken back within the Cartesian limits: the joints, following it, slow down to them. An
+            # acceleration still raising the speed is cut to what can be brought to zero, jerk-limited,
+            # before the speed limit (|v| + a²/2j ≤ v_max): Ruckig's velocity interface would carry it past.
             span = slice(arm.pos.start, arm.rot.stop)
-            c.v[span] = np.clip(c.v[span], -c.velocity_max[span], c.velocity_max[span])
-            c.a[span] = np.clip(c.a[span], -c.acceleration_max[span], c.acceleration_max[span])
+            vmax, amax, jmax = c.velocity_max[span], c.acceleration_max[span], c.jerk_max[span]
+            v_new = np.clip(c.v[span], -vmax, vmax)
+            a_new = np.clip(c.a[span], -amax, amax)
+            room = np.sqrt(2.0 * jmax * (vmax - np.abs(v_new)))
+            raising = a_new * v_new > 0.0
+            a_new[raising] = np.clip(a_new[raising], -room[raising], room[raising])
+            c.v[span], c.a[span] = v_new, a_new
 
     def brake(self) -> None:
         """No plan to follow (halted, holding): the Cartesian command stops too."""

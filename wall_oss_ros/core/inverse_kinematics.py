@@ -147,6 +147,14 @@ class ArmIk:
         rot = self._base_rotation_t
         return np.vstack([rot @ jac[:3], rot @ jac[3:]])[:, self.index]
 
+    def tool_jacobian(self, q: np.ndarray) -> np.ndarray:
+        """6×n: joint rates to the tip's linear velocity in the base frame and angular velocity in the tip
+        frame (the Cartesian limiter's axes)."""
+        pin = self._pin
+        jac = pin.computeFrameJacobian(self.model, self.data, self._from_group(q), self.tip,
+                                       pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)[:, self.index]
+        return np.vstack([self._base_rotation_t @ jac[:3], self.data.oMf[self.tip].rotation.T @ jac[3:]])
+
     def singularity(self, q: np.ndarray, twist: np.ndarray) -> tuple[float, SingularityStatus, float]:
         """(speed scale, status, condition number) for a commanded tip twist (6, base frame) at q.
 

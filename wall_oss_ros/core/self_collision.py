@@ -76,7 +76,33 @@ class SelfCollision:
         self._pair_radii = self._radii[self._first] + self._radii[self._second]
         self.exact_within_m = float(exact_within_m)
         self.q = pin.neutral(self.model)
+        self.levers = self._lever_arms()
         self.exact_last = 0  # exact distances computed by the last call (for benchmarks)
+
+    def _lever_arms(self) -> np.ndarray:
+        """Per configuration entry [m per rad, or 1 for a prismatic joint]: how far a point of the checked
+        geometry can move per unit of that joint, in any configuration. For a revolute joint, the longest
+        way along the chain from its origin to a geometry's parent joint (the sum of the joint offsets, by
+        the triangle inequality), plus the geometry's own offset and radius."""
+        model = self.model
+        reach = np.zeros(model.njoints)  # farthest geometry point from each joint's origin, chain-bounded
+        for obj, centre, radius in zip(self.geometry.geometryObjects, self._centres, self._radii, strict=True):
+            own = float(np.linalg.norm(obj.placement.act(centre))) + radius
+            joint, length = obj.parentJoint, 0.0
+            while joint > 0:
+                reach[joint] = max(reach[joint], length + own)
+                length += float(np.linalg.norm(model.jointPlacements[joint].translation))
+                joint = model.parents[joint]
+        levers = np.zeros(model.nq)
+        for j in range(1, model.njoints):
+            prismatic = model.joints[j].shortname().startswith("JointModelP")  # PX, PY, PZ, PrismaticUnaligned
+            levers[model.joints[j].idx_q] = 1.0 if prismatic else reach[j]
+        return levers
+
+    def displacement_bound(self, q_from: np.ndarray, q_to: np.ndarray) -> float:
+        """Upper bound [m] on how far any point of the checked geometry moves between two configurations
+        (along a path on which each joint moves monotonically): Σ lever · |Δq|."""
+        return float(self.levers @ np.abs(q_to - q_from))
 
     def joint_index(self, names: Sequence[str]) -> np.ndarray:
         """Positions in the model's configuration of these (one-DoF) joints."""

@@ -2,14 +2,19 @@
 
 MoveIt Servo's rule, with a stop that is certain: below the proximity threshold the joint targets of the
 checked axes are shortened in proportion to the distance left above the stop distance, while moving
-closer; and a step is accepted only if neither the new command nor the end of the fastest stop from it
+closer; and a step is accepted only if neither the new command nor any point of the fastest stop from it
 comes closer than the stop distance, unless it moves away (distance not falling). A refused step is
-replaced by the fastest stop from the last accepted command, whose path was checked the tick before (at
-STOP_SAMPLES points along it, the last where it comes to rest).
+replaced by the fastest stop from the last accepted command, whose path was checked the tick before.
+
+The stop's path is checked by conservative advancement: at a point of it whose distance is d, no later
+point can come closer than the stop distance before the geometry has moved d minus that distance, and
+SelfCollision.displacement_bound() bounds the motion from joint changes. So the points checked are dense
+only where the path comes close, and what lies between them is covered, not sampled.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,10 +26,7 @@ from wall_oss_ros.core.safety.motion import MotionLimiter
 from wall_oss_ros.core.self_collision import Clearance, SelfCollision
 
 APPROACH_EPS_M = 1e-6  # a distance falling by less than this is not approaching
-STOP_SAMPLES = 2  # points checked along the fastest stop from a new command (half-way, and at rest)
-# Steps are judged against the stop distance plus this: between the checked points of a stop, and on the part
-# of a checked stop a refused step brakes along, the distance may dip a little below the checked values.
-BETWEEN_SAMPLES_M = 0.002
+CHECK_MARGIN_M = 0.002  # steps are judged against the stop distance plus this (numerical slack of the bounds)
 
 
 @dataclass(frozen=True)
@@ -72,17 +74,49 @@ class CollisionGuard:
         return float(np.clip((self.distance_m - spec.stop_distance_m)
                              / (spec.proximity_threshold_m - spec.stop_distance_m), 0.0, 1.0))
 
-    def check(self, limiter: MotionLimiter, stop_points: np.ndarray | None = None) -> GuardVerdict:
-        """Judge the limiter's new state: its command and its fastest stop (stop_points, if known)."""
+    def check(self, limiter: MotionLimiter, stop_path: np.ndarray | None = None) -> GuardVerdict:
+        """Judge the limiter's new state: its command and its fastest stop (stop_path: (K, n) positions, one
+        per tick to rest, if known). Accepted if the whole path is certainly no closer than the stop distance
+        (plus margin), or if it does not approach: no checked point closer than the last accepted distance."""
         found = self.clearance(limiter.p)
+        target = self.spec.stop_distance_m + CHECK_MARGIN_M
+        certain = found.distance_m
         if not limiter.stopped(self.mask):
-            points = limiter.stop_points(STOP_SAMPLES) if stop_points is None else stop_points
-            for point in points:
-                on_stop = self.clearance(point)
-                found = on_stop if on_stop.distance_m < found.distance_m else found
+            if stop_path is None:
+                stop = limiter.braking()
+                ticks = math.ceil(stop.duration_s / limiter.period_s - 1e-9)
+                stop_path = stop.at([(k + 1) * limiter.period_s for k in range(ticks)])[0]
+            found, certain = self._along(limiter.p, stop_path, found, target)
         approaching = found.distance_m < self.distance_m - APPROACH_EPS_M
-        accepted = found.distance_m >= self.spec.stop_distance_m + BETWEEN_SAMPLES_M or not approaching
+        accepted = certain >= target or not approaching
         return GuardVerdict(accepted, found, approaching)
+
+    def _along(self, start: np.ndarray, path: np.ndarray, found: Clearance,
+               target: float) -> tuple[Clearance, float]:
+        """(smallest clearance checked, lower bound [m] of the clearance along the whole path) from start.
+
+        A point is checked only where the distance of the last checked one, less the displacement bound since,
+        could fall under target; between two checked points a, b the distance is at least
+        (d_a + d_b - bound(a → b)) / 2. Stops early once a checked point both is under target and approaches."""
+        q_start = self.model.q.copy()
+        q_start[self.q_index] = start[self.axes]
+        qs = np.tile(self.model.q, (len(path), 1))
+        qs[:, self.q_index] = path[:, self.axes]
+        travelled = np.cumsum(np.abs(np.diff(np.vstack([q_start, qs]), axis=0)) @ self.model.levers)
+        certain = last_distance = found.distance_m
+        last_travel = 0.0
+        for k in range(len(path)):
+            moved = travelled[k] - last_travel
+            if last_distance - moved >= target:
+                continue  # nothing up to here can have come under target
+            here = self.model.clearance(qs[k])
+            certain = min(certain, here.distance_m, 0.5 * (last_distance + here.distance_m - moved))
+            last_distance, last_travel = here.distance_m, travelled[k]
+            if here.distance_m < found.distance_m:
+                found = here
+                if here.distance_m < target and here.distance_m < self.distance_m - APPROACH_EPS_M:
+                    break  # refused whatever the rest of the path holds
+        return found, certain
 
     def accept(self, verdict: GuardVerdict) -> None:
         self.trend_m = verdict.clearance.distance_m - self.distance_m

@@ -47,6 +47,24 @@ def stop_time_bound(velocity: np.ndarray, acceleration: np.ndarray, acc_max: np.
     return (a + acc_max) / jerk_max + (v + a * a / (2 * jerk_max)) / acc_max + acc_max / jerk_max
 
 
+class StopPath:
+    """A stop of every axis from one state (a Ruckig trajectory; none when at rest)."""
+
+    def __init__(self, start: np.ndarray, trajectory: Trajectory | None) -> None:
+        self._start, self._trajectory = start, trajectory
+        self.duration_s = 0.0 if trajectory is None else float(trajectory.duration)
+
+    def at(self, times: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(K, n) positions, velocities and accelerations at these times [s] from the start (at rest after
+        the end)."""
+        p = np.tile(self._start, (len(times), 1))
+        v, a = np.zeros_like(p), np.zeros_like(p)
+        if self._trajectory is not None:
+            for k, t in enumerate(times):
+                p[k], v[k], a[k] = self._trajectory.at_time(min(t, self.duration_s))
+        return p, v, a
+
+
 class MotionLimiter:
     """State (position, velocity, acceleration) of every control axis, advanced one control period per step."""
 
@@ -207,22 +225,18 @@ class MotionLimiter:
         from a state every step left able to stop inside them."""
         if self.stopped():
             return np.zeros((0, self.n)), np.zeros((0, self.n)), np.zeros((0, self.n))
-        if not self._stop_from(self.p, self.v, self.a):  # cannot happen for valid limits: hold where it is
-            return self.p[None].copy(), np.zeros((1, self.n)), np.zeros((1, self.n))
-        duration = float(self._stop_traj.duration)
-        count = max(1, math.ceil(duration / period_s - 1e-9))
-        samples = [self._stop_traj.at_time(min((k + 1) * period_s, duration)) for k in range(count)]
-        p, v, a = (np.array([s[i] for s in samples]) for i in range(3))
+        stop = self.braking()
+        count = max(1, math.ceil(stop.duration_s / period_s - 1e-9))
+        p, v, a = stop.at([(k + 1) * period_s for k in range(count)])
         v[-1], a[-1] = 0.0, 0.0
         return p, v, a
 
-    def stop_points(self, count: int = 4) -> np.ndarray:
-        """(count, n) positions along the fastest stop from the current state, evenly in time, the last where
-        it comes to rest (each axis stops on its own); the current position, repeated, when at rest."""
-        if self.stopped() or not self._stop_from(self.p, self.v, self.a):
-            return np.tile(self.p, (count, 1))
-        duration = float(self._stop_traj.duration)
-        return np.array([self._stop_traj.at_time(duration * (k + 1) / count)[0] for k in range(count)])
+    def braking(self) -> StopPath:
+        """Every axis braking from the current state as fast as allowed. Valid until the limiter's next
+        calculation."""
+        if self.stopped() or not self._stop_from(self.p, self.v, self.a):  # the latter: invalid limits only
+            return StopPath(self.p.copy(), None)
+        return StopPath(self.p.copy(), self._stop_traj)
 
     def stopped(self, mask: np.ndarray | None = None, tol: float = 1e-9) -> bool:
         sel = slice(None) if mask is None else mask
