@@ -95,7 +95,7 @@ def run(name: str, ticks: int, strategy: MergeStrategy, horizon_points: int) -> 
     now = 0.0
     ex.tick(now, template)
     ex.start(now)
-    tick_ns, merge_ns, preview_ns, iterations = [], [], [], []
+    tick_ns, merge_ns, preview_ns, iterations, distances = [], [], [], [], []
     steps = np.arange(32) * c.dt_s
     warmup = 300
     for k in range(ticks + warmup):
@@ -109,9 +109,11 @@ def run(name: str, ticks: int, strategy: MergeStrategy, horizon_points: int) -> 
             merge_ns.append(time.perf_counter_ns() - t0)
             assert outcome.accepted, outcome.reason
         m = measured(ex, now, template)
+        calls = ex._guard.model.calls if ex._guard is not None else 0
         t0 = time.perf_counter_ns()
         out = ex.tick(now, m)
         elapsed = time.perf_counter_ns() - t0
+        calls = (ex._guard.model.calls if ex._guard is not None else 0) - calls
         assert out is not None
         t0 = time.perf_counter_ns()
         ex.horizon(horizon_points)  # what JTC horizon mode adds to each tick
@@ -121,6 +123,7 @@ def run(name: str, ticks: int, strategy: MergeStrategy, horizon_points: int) -> 
             preview_ns.append(preview_elapsed)
             if ex._ik is not None:
                 iterations.append(ex._ik.iterations)
+                distances.append(calls)
     assert ex.state.name == "RUNNING", ex.state
     interventions = {k.value: v for k, v in ex.counters.items() if v}
     ticks_us, merges_us = np.array(tick_ns) / 1e3, np.array(merge_ns[warmup // 20:]) / 1e3
@@ -131,7 +134,8 @@ def run(name: str, ticks: int, strategy: MergeStrategy, horizon_points: int) -> 
             "preview_p50_us": float(np.percentile(previews_us, 50)),
             "preview_p99_us": float(np.percentile(previews_us, 99)),
             "interventions": interventions,
-            **({"ik_iterations_mean": float(np.mean(iterations)), "ik_iterations_max": int(np.max(iterations))}
+            **({"ik_iterations_mean": float(np.mean(iterations)), "ik_iterations_max": int(np.max(iterations)),
+                "collision_checks_mean": float(np.mean(distances)), "collision_checks_max": int(np.max(distances))}
                if iterations else {})}
 
 
@@ -155,7 +159,9 @@ def main() -> int:
               f"p50 {r['preview_p50_us']:7.1f} µs  p99 {r['preview_p99_us']:7.1f} µs")
         if "ik_iterations_mean" in r:
             print(f"{'':34s} IK QP steps per tick (both arms): mean {r['ik_iterations_mean']:.2f}, "
-                  f"max {r['ik_iterations_max']}; interventions {r['interventions']}")
+                  f"max {r['ik_iterations_max']}; self-collision distances per tick: mean "
+                  f"{r['collision_checks_mean']:.2f}, max {r['collision_checks_max']}; "
+                  f"interventions {r['interventions']}")
     a, b = results["14-D aloha_bimanual"], results["26-D mobile_manipulator"]
     print(f"ratio 26-D / 14-D: tick p50 {b['tick_p50_us'] / a['tick_p50_us']:.2f}, "
           f"merge p50 {b['merge_p50_us'] / a['merge_p50_us']:.2f}; "

@@ -78,6 +78,7 @@ class SelfCollision:
         self.q = pin.neutral(self.model)
         self.levers = self._lever_arms()
         self.exact_last = 0  # exact distances computed by the last call (for benchmarks)
+        self.calls = 0  # clearance() calls so far (for benchmarks)
 
     def _lever_arms(self) -> np.ndarray:
         """Per configuration entry [m per rad, or 1 for a prismatic joint]: how far a point of the checked
@@ -120,6 +121,7 @@ class SelfCollision:
     def clearance(self, q: np.ndarray) -> Clearance:
         """Smallest distance between the link sets at full configuration q (negative: penetrating)."""
         pin = self._pin
+        self.calls += 1
         pin.forwardKinematics(self.model, self.data, q)
         pin.updateGeometryPlacements(self.model, self.data, self.geometry, self.geometry_data)
         placements = self.geometry_data.oMg
