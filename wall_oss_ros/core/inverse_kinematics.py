@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+KINEMATICS_CACHE = 8  # configurations whose kinematics an ArmIk remembers
+
 
 class IkStatus(enum.Enum):
     REACHED = "reached"  # within the tolerances
@@ -120,6 +122,8 @@ class ArmIk:
         pin.framesForwardKinematics(self.model, self.data, self.posture)
         self._world_base = self.data.oMf[self.base].copy()
         self._base_rotation_t = np.array(self._world_base.rotation).T
+        self._world_base_translation = np.array(self._world_base.translation)
+        self._cache: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ conversions
     def _from_group(self, q: np.ndarray) -> np.ndarray:
@@ -132,28 +136,41 @@ class ArmIk:
         self.posture = self._from_group(np.clip(np.asarray(q, dtype=float), self.lower, self.upper))
 
     # ------------------------------------------------------------------ kinematics
+    def _at(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(tip position, tip rotation, Jacobian in the base frame's orientation, tool Jacobian) at q, from
+        one pinocchio call, remembered for the last few configurations: a tick asks for the same joint
+        command's kinematics in several places (the Cartesian state taken back, the next tick's singularity
+        scale and catch-up limit, the tip-speed and singularity checks of its stop)."""
+        key = np.asarray(q, dtype=float).tobytes()
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        pin = self._pin
+        jac = pin.computeFrameJacobian(self.model, self.data, self._from_group(q), self.tip,
+                                       pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)[:, self.index]
+        world_tip = self.data.oMf[self.tip]
+        rot_b = self._base_rotation_t
+        linear = rot_b @ jac[:3]
+        found = (rot_b @ (np.array(world_tip.translation) - self._world_base_translation), rot_b @ world_tip.rotation,
+                 np.vstack([linear, rot_b @ jac[3:]]), np.vstack([linear, world_tip.rotation.T @ jac[3:]]))
+        if len(self._cache) >= KINEMATICS_CACHE:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[key] = found
+        return found
+
     def forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(position [m], rotation 3×3) of the tip in the base frame."""
-        pin = self._pin
-        pin.framesForwardKinematics(self.model, self.data, self._from_group(q))
-        base_tip = self.data.oMf[self.base].actInv(self.data.oMf[self.tip])
-        return np.array(base_tip.translation), np.array(base_tip.rotation)
+        position, rotation, _, _ = self._at(q)
+        return position.copy(), rotation.copy()
 
     def jacobian(self, q: np.ndarray) -> np.ndarray:
         """The tip's 6×n Jacobian (linear; angular) in the base frame's orientation."""
-        pin = self._pin
-        jac = pin.computeFrameJacobian(self.model, self.data, self._from_group(q), self.tip,
-                                       pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
-        rot = self._base_rotation_t
-        return np.vstack([rot @ jac[:3], rot @ jac[3:]])[:, self.index]
+        return self._at(q)[2].copy()
 
     def tool_jacobian(self, q: np.ndarray) -> np.ndarray:
         """6×n: joint rates to the tip's linear velocity in the base frame and angular velocity in the tip
         frame (the Cartesian limiter's axes)."""
-        pin = self._pin
-        jac = pin.computeFrameJacobian(self.model, self.data, self._from_group(q), self.tip,
-                                       pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)[:, self.index]
-        return np.vstack([self._base_rotation_t @ jac[:3], self.data.oMf[self.tip].rotation.T @ jac[3:]])
+        return self._at(q)[3].copy()
 
     def singularity(self, q: np.ndarray, twist: np.ndarray) -> tuple[float, SingularityStatus, float]:
         """(speed scale, status, condition number) for a commanded tip twist (6, base frame) at q.

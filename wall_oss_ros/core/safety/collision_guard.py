@@ -42,7 +42,6 @@ class CollisionGuard:
     def __init__(self, spec: SelfCollisionModel, axis_joints: Sequence[str | None]) -> None:
         self.spec = spec
         self.model = SelfCollision(spec.urdf, spec.pairs, [str(r) for r in package_roots()],
-                                   exact_within_m=spec.proximity_threshold_m,
                                    moving_joints=[n for n in axis_joints if n is not None])
         known = [(i, name) for i, name in enumerate(axis_joints)
                  if name is not None and self.model.model.existJointName(name)]
