@@ -73,11 +73,13 @@ def run_loop(ros_node, domain_id: int, jtc_mode: str, sim_seconds: float, starve
                 chunk_id, next_chunk = chunk_id + 1, t_obs + 0.2
             spin_until(ros_node, lambda: False, 0.01)
     finally:
-        if staller is not None:
-            staller.stop()
-            starve.update(staller.read_json_line(timeout_s=10))
-        executor.stop()
-        sim.stop()
+        try:
+            if staller is not None:
+                staller.stop()
+                starve.update(staller.read_json_line(timeout_s=10))
+        finally:  # whatever the staller did, no node outlives the test
+            executor.stop()
+            sim.stop()
     return statuses, waist, sim.stderr()
 
 

@@ -19,6 +19,8 @@ import time
 
 
 def main() -> int:
+    told_to_stop = []  # SIGINT sets it, whenever it comes (even before the loop): the report is always printed
+    signal.signal(signal.SIGINT, lambda *_: told_to_stop.append(True))
     parser = argparse.ArgumentParser()
     parser.add_argument("pid", type=int)
     parser.add_argument("--seconds", type=float, required=True)
@@ -33,14 +35,14 @@ def main() -> int:
     end = time.monotonic() + args.seconds
     try:
         time.sleep(0.5)
-        while time.monotonic() < end:
+        while time.monotonic() < end and not told_to_stop:
             start = time.monotonic()
             os.kill(args.pid, signal.SIGSTOP)
             time.sleep(rng.uniform(0.03, 0.08))
             os.kill(args.pid, signal.SIGCONT)
             stalls.append(time.monotonic() - start)
             time.sleep(rng.uniform(0.2, 0.5))
-    except (ProcessLookupError, KeyboardInterrupt):  # the process ended, or we are told to stop
+    except ProcessLookupError:  # the process ended
         pass
     finally:
         with contextlib.suppress(ProcessLookupError):
