@@ -28,7 +28,7 @@ from wall_oss_ros.core.ik_stage import IkArm, IkStage, arm_ik
 from wall_oss_ros.core.kinematics import ForwardKinematics, make_kinematics
 from wall_oss_ros.core.plan import Plan
 from wall_oss_ros.core.rotations import matrix_to_rot6d, quat_to_matrix_one, tool_step_to, turned
-from wall_oss_ros.core.safety.collision_guard import CollisionGuard, GuardVerdict
+from wall_oss_ros.core.safety.collision_guard import CollisionGuard
 from wall_oss_ros.core.safety.motion import MotionLimiter
 from wall_oss_ros.core.safety.status import (
     INTERVENTION_STATUS,
@@ -39,6 +39,7 @@ from wall_oss_ros.core.safety.status import (
     most_severe,
 )
 from wall_oss_ros.core.safety.watchdog import Watchdogs
+from wall_oss_ros.core.stop_checks import StopChecks
 
 HALTED_STATES = (ExecutorState.ESTOP, ExecutorState.FAULT, ExecutorState.PAUSED)
 
@@ -124,6 +125,8 @@ class Executor:
                 axis_joints[ga.axes] = ga.joint_names
         self._guard = (CollisionGuard(contract.self_collision, axis_joints)
                        if contract.self_collision is not None else None)
+        self._stop_checks = (StopChecks(self._ik, self._guard, self.period_s)
+                             if self._ik is not None or self._guard is not None else None)
         # Axes whose JTC preview brakes instead of following the plan: arms through IK (no IK per preview
         # point) and everything the collision guard watches (whose stops it checked, not their plans).
         self._braked = np.zeros(len(limits), dtype=bool)  # axes the last step braked (for the IK stage)
@@ -392,8 +395,11 @@ class Executor:
         previous_state = (previous, lim.v.copy(), lim.a.copy())
         report = lim.step(target_p, target_v, brake, target_a)
         self._braked = brake | report.braked_for_bounds
-        if self._guard is not None or self._ik is not None:
-            self._refuse_unsafe_stops(previous_state, target_p, target_v, target_a, brake, codes)
+        if self._stop_checks is not None:
+            refused, fault = self._stop_checks.refuse(lim, previous_state, target_p, target_v, target_a, brake,
+                                                      lambda kind: self._note(kind, codes))
+            self._braked |= refused
+            self.last_fault = fault or self.last_fault
         if report.braked_for_bounds.any() or report.fallback:
             self._count(Intervention.DYNAMICS_LIMIT)
             codes.add(StatusCode.LIMITED_DYNAMICS)
@@ -435,52 +441,6 @@ class Executor:
         target_v[m] *= scale
         target_a[m] *= scale
         self._note(Intervention.COLLISION_DECELERATE, codes)
-
-    def _refuse_unsafe_stops(self, previous_state: tuple[np.ndarray, np.ndarray, np.ndarray],
-                             target_p: np.ndarray, target_v: np.ndarray, target_a: np.ndarray,
-                             brake: np.ndarray, codes: set[StatusCode]) -> None:
-        """Refuse a step from whose state the fastest stop would come under the self-collision stop distance
-        or end at a singularity, getting closer: those axes take the fastest stop from the last command
-        instead, which was checked the tick before."""
-        lim, guard = self.limiter, self._guard
-        stop = lim.braking()
-        ticks = math.ceil(stop.duration_s / self.period_s - 1e-9)
-        path_p, path_v, _ = stop.at([(k + 1) * self.period_s for k in range(ticks)])  # one per tick, to rest
-        refused = np.zeros(len(self.limits), dtype=bool)
-        verdict = guard.check(lim, path_p) if guard is not None else None
-        if verdict is not None and not verdict.accepted:
-            refused |= guard.mask
-            self._collision_halt(verdict, codes)
-        if self._ik is not None:
-            singular = self._ik.singular_stops(path_p[-1] if ticks else lim.p)
-            if singular.any():
-                refused |= singular
-                self._note(Intervention.SINGULARITY_HALT, codes)
-            fast = self._ik.fast_stops(lim.p, lim.v, path_p, path_v)
-            if fast.any():
-                refused |= fast
-                self._note(Intervention.DYNAMICS_LIMIT, codes)
-        for _ in range(2):
-            if not refused.any():
-                break
-            lim.p, lim.v, lim.a = (x.copy() for x in previous_state)
-            lim.step(target_p, target_v, brake | refused, target_a)
-            self._braked = self._braked | refused
-            if guard is None:
-                break
-            verdict = guard.check(lim)
-            if verdict.accepted or refused[guard.mask].all():
-                break
-            # One arm braked, the other axes moved on: a state the check above never saw, and not clear.
-            refused |= guard.mask
-            self._collision_halt(verdict, codes)
-        if guard is not None:
-            guard.accept(verdict)
-
-    def _collision_halt(self, verdict: GuardVerdict, codes: set[StatusCode]) -> None:
-        self._note(Intervention.COLLISION_HALT, codes)
-        self.last_fault = (f"self-collision: {verdict.clearance.links[0]} and {verdict.clearance.links[1]} "
-                           f"would come {verdict.clearance.distance_m * 1e3:.1f} mm apart")
 
     def _take_up_sent_path(self, now: float) -> float:
         """This tick's time on the command path. After missed ticks, the controllers have run on along the
