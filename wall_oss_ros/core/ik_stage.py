@@ -37,6 +37,7 @@ class IkArm:
 
     def __init__(self, group: Group, cols: slice, axes: slice, cartesian: slice, ik: ArmIk) -> None:
         self.group, self.cols, self.axes, self.ik = group, cols, axes, ik
+        self.cartesian = cartesian  # its 6 axes in the Cartesian limiter: position, then rotation
         self.pos = slice(cartesian.start, cartesian.start + 3)
         self.rot = slice(cartesian.start + 3, cartesian.stop)
         self.quat = np.array([0.0, 0.0, 0.0, 1.0])  # commanded orientation (x, y, z, w)
@@ -65,6 +66,18 @@ def arm_kinematics(group: Group) -> ArmIk:
     """One shared ArmIk per group for forward kinematics only (observations, reports): loading a URDF costs
     tens of ms. The executor keeps its own, whose solves carry state (posture, target)."""
     return arm_ik(group)
+
+
+@lru_cache(maxsize=64)
+def _stop_weights(count: int) -> np.ndarray:
+    """(3, count) quadratic Lagrange weights, over a stop's ticks 1..count, of its start (tick 0), middle
+    (tick count // 2) and end (tick count): the Jacobian along a stop interpolated from those three."""
+    nodes = np.array([0.0, float(count // 2), float(count)])
+    ticks = np.arange(1, count + 1, dtype=float)
+    weights = np.array([np.prod([(ticks - nodes[j]) / (nodes[i] - nodes[j]) for j in range(3) if j != i], axis=0)
+                        for i in range(3)])
+    weights.flags.writeable = False
+    return weights
 
 
 class IkStage:
@@ -136,7 +149,7 @@ class IkStage:
             cart_v[outside] = cart_a[outside] = 0.0
             note(Intervention.WORKSPACE_LIMIT)
         for arm, scale in zip(self.arms, scales, strict=True):
-            axes = slice(arm.pos.start, arm.rot.stop)
+            axes = arm.cartesian
             if scale <= 0.0:
                 cart_brake[axes] = True
             elif scale < 1.0:
@@ -194,11 +207,10 @@ class IkStage:
                 target_v[axes] = joint_rates
                 target_a[axes] = np.clip(accel, accelerations[axes] - reach, accelerations[axes] + reach)
             if result.status is not IkStatus.INVALID_TARGET:
-                self._hold_tip_speed(arm, joints, rotation, target_p, target_v)
+                self._hold_tip_speed(arm, joints, target_p, target_v)
         c.p[self.rotation_axes] = 0.0
 
-    def _hold_tip_speed(self, arm: IkArm, joints: MotionLimiter, rotation: np.ndarray, target_p: np.ndarray,
-                        target_v: np.ndarray) -> None:
+    def _hold_tip_speed(self, arm: IkArm, joints: MotionLimiter, target_p: np.ndarray, target_v: np.ndarray) -> None:
         """Shorten the joint servo's catch-up so the tip velocity it asks for stays within the Cartesian limits.
 
         The limiter's velocity servo asks for target_v plus gain · (target_p - where the joints will be): a joint
@@ -210,11 +222,9 @@ class IkStage:
         q, v, a = joints.p[axes], joints.v[axes], joints.a[axes]
         predicted = q + (v + 0.5 * dt * a) * dt
         correction = joints.gain_per_s[axes] * (target_p[axes] - predicted)
-        jac = arm.ik.jacobian(q)
-        tool = np.zeros((6, 6))
-        tool[:3, :3], tool[3:, 3:] = np.eye(3), rotation.T  # angular rates in the tool frame, as the limiter has them
-        base, extra = tool @ jac @ target_v[axes], tool @ jac @ correction
-        limit = self.cartesian.velocity_max[slice(arm.pos.start, arm.rot.stop)]
+        jac = arm.ik.tool_jacobian(q)  # angular rates in the tool frame, as the limiter has them
+        base, extra = jac @ target_v[axes], jac @ correction
+        limit = self.cartesian.velocity_max[arm.cartesian]
         share = 1.0
         for b, e, lim in zip(base.tolist(), extra.tolist(), limit.tolist(), strict=True):
             if abs(b + share * e) > lim:
@@ -262,7 +272,7 @@ class IkStage:
         refused = np.zeros(len(q), dtype=bool)
         c = self.cartesian
         for arm in self.arms:
-            limit = c.velocity_max[slice(arm.pos.start, arm.rot.stop)]
+            limit = c.velocity_max[arm.cartesian]
             axes = arm.axes
             twists = self._tip_twists(arm, q[axes], qd[axes], path_q[:, axes], path_qd[:, axes])
             ratio = float(np.max(np.abs(twists) / limit))
@@ -281,12 +291,8 @@ class IkStage:
         if count <= 3:
             return np.array([jac0 @ qd, *(arm.ik.tool_jacobian(p) @ v for p, v in zip(path_q, path_qd, strict=True))])
         mid = count // 2 - 1
-        nodes = np.array([0.0, mid + 1.0, float(count)])  # ticks: the state, path_q[mid], path_q[-1]
-        ticks = np.arange(1, count + 1, dtype=float)
         jacs = np.array([jac0, arm.ik.tool_jacobian(path_q[mid]), arm.ik.tool_jacobian(path_q[-1])])
-        weights = np.array([np.prod([(ticks - nodes[j]) / (nodes[i] - nodes[j]) for j in range(3) if j != i], axis=0)
-                            for i in range(3)])  # (3, K) Lagrange weights
-        along = np.einsum("nk,nij->kij", weights, jacs)
+        along = np.einsum("nk,nij->kij", _stop_weights(count), jacs)
         return np.vstack([jac0 @ qd, np.einsum("kij,kj->ki", along, path_qd)])
 
     def follow_joints(self, joints: np.ndarray, velocities: np.ndarray, accelerations: np.ndarray,
@@ -312,7 +318,7 @@ class IkStage:
             # Taken back within the Cartesian limits: the joints, following it, slow down to them. An
             # acceleration still raising the speed is cut to what can be brought to zero, jerk-limited,
             # before the speed limit (|v| + a²/2j ≤ v_max): Ruckig's velocity interface would carry it past.
-            span = slice(arm.pos.start, arm.rot.stop)
+            span = arm.cartesian
             vmax, amax, jmax = c.velocity_max[span], c.acceleration_max[span], c.jerk_max[span]
             v_new = np.clip(c.v[span], -vmax, vmax)
             a_new = np.clip(c.a[span], -amax, amax)

@@ -72,7 +72,7 @@ class SelfCollision:
             radii.append(0.5 * float(np.linalg.norm(np.array(box.max_) - np.array(box.min_))))
         self._centres, self._radii = np.array(centres), np.array(radii)
         self.q = pin.neutral(self.model)
-        self.levers = self._lever_arms()
+        self.levers = self._lever_arms()  # Σ lever · |Δq| bounds how far any checked point moves
         self.calls = 0  # clearance() calls so far (for benchmarks)
 
     def _lever_arms(self) -> np.ndarray:
@@ -94,11 +94,6 @@ class SelfCollision:
             prismatic = model.joints[j].shortname().startswith("JointModelP")  # PX, PY, PZ, PrismaticUnaligned
             levers[model.joints[j].idx_q] = 1.0 if prismatic else reach[j]
         return levers
-
-    def displacement_bound(self, q_from: np.ndarray, q_to: np.ndarray) -> float:
-        """Upper bound [m] on how far any point of the checked geometry moves between two configurations
-        (along a path on which each joint moves monotonically): Σ lever · |Δq|."""
-        return float(self.levers @ np.abs(q_to - q_from))
 
     def joint_index(self, names: Sequence[str]) -> np.ndarray:
         """Positions in the model's configuration of these (one-DoF) joints."""

@@ -9,7 +9,6 @@ the tick before, as the position bounds are kept (core/safety/motion.py).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -39,9 +38,7 @@ class StopChecks:
         """Judge the limiter's new state; where refused, step again from `previous` with those axes braked.
         Returns (the refused axes, a fault text for a collision halt or None)."""
         guard, ik, dt = self.guard, self.ik, self.period_s
-        stop = lim.braking()
-        ticks = math.ceil(stop.duration_s / dt - 1e-9)
-        path_p, path_v, _ = stop.at([(k + 1) * dt for k in range(ticks)])  # one per tick, to rest
+        path_p, path_v, _ = lim.braking().per_tick(dt)  # one per tick, to rest
         refused = np.zeros(lim.n, dtype=bool)
         fault = None
         verdict = guard.check(lim, path_p) if guard is not None else None
@@ -50,7 +47,7 @@ class StopChecks:
             note(Intervention.COLLISION_HALT)
             fault = collision_fault(verdict)
         if ik is not None:
-            singular = ik.singular_stops(path_p[-1] if ticks else lim.p)
+            singular = ik.singular_stops(path_p[-1] if len(path_p) else lim.p)
             if singular.any():
                 refused |= singular
                 note(Intervention.SINGULARITY_HALT)

@@ -8,13 +8,12 @@ replaced by the fastest stop from the last accepted command, whose path was chec
 
 The stop's path is checked by conservative advancement: at a point of it whose distance is d, no later
 point can come closer than the stop distance before the geometry has moved d minus that distance, and
-SelfCollision.displacement_bound() bounds the motion from joint changes. So the points checked are dense
+SelfCollision.levers bound the motion from joint changes (Σ lever · |Δq|). So the points checked are dense
 only where the path comes close, and what lies between them is covered, not sampled.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,9 +81,7 @@ class CollisionGuard:
         certain = found.distance_m
         if not limiter.stopped(self.mask):
             if stop_path is None:
-                stop = limiter.braking()
-                ticks = math.ceil(stop.duration_s / limiter.period_s - 1e-9)
-                stop_path = stop.at([(k + 1) * limiter.period_s for k in range(ticks)])[0]
+                stop_path = limiter.braking().per_tick(limiter.period_s)[0]
             found, certain = self._along(limiter.p, stop_path, found, target)
         approaching = found.distance_m < self.distance_m - APPROACH_EPS_M
         accepted = certain >= target or not approaching

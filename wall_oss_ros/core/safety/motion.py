@@ -64,6 +64,12 @@ class StopPath:
                 p[k], v[k], a[k] = self._trajectory.at_time(min(t, self.duration_s))
         return p, v, a
 
+    def per_tick(self, period_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(K, n) states every period_s: sample k at (k + 1)·period_s, the last at or after the stop's end
+        (none without a trajectory)."""
+        count = 0 if self._trajectory is None else max(1, math.ceil(self.duration_s / period_s - 1e-9))
+        return self.at([(k + 1) * period_s for k in range(count)])
+
 
 class MotionLimiter:
     """State (position, velocity, acceleration) of every control axis, advanced one control period per step."""
@@ -225,9 +231,9 @@ class MotionLimiter:
         from a state every step left able to stop inside them."""
         if self.stopped():
             return np.zeros((0, self.n)), np.zeros((0, self.n)), np.zeros((0, self.n))
-        stop = self.braking()
-        count = max(1, math.ceil(stop.duration_s / period_s - 1e-9))
-        p, v, a = stop.at([(k + 1) * period_s for k in range(count)])
+        p, v, a = self.braking().per_tick(period_s)
+        if not len(p):  # cannot happen for valid limits: hold where it is
+            return self.p[None].copy(), np.zeros((1, self.n)), np.zeros((1, self.n))
         v[-1], a[-1] = 0.0, 0.0
         return p, v, a
 
