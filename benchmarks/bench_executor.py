@@ -125,6 +125,13 @@ def run(name: str, ticks: int, strategy: MergeStrategy, horizon_points: int) -> 
                 iterations.append(ex._ik.iterations)
                 distances.append(calls)
     assert ex.state.name == "RUNNING", ex.state
+    distance_us = []
+    if ex._guard is not None:  # one self-collision distance (every pair, pinocchio + coal) on its own
+        q = ex._guard.model.q.copy()
+        for _ in range(300):
+            t0 = time.perf_counter_ns()
+            ex._guard.model.clearance(q)
+            distance_us.append((time.perf_counter_ns() - t0) / 1e3)
     interventions = {k.value: v for k, v in ex.counters.items() if v}
     ticks_us, merges_us = np.array(tick_ns) / 1e3, np.array(merge_ns[warmup // 20:]) / 1e3
     previews_us = np.array(preview_ns) / 1e3
@@ -135,7 +142,8 @@ def run(name: str, ticks: int, strategy: MergeStrategy, horizon_points: int) -> 
             "preview_p99_us": float(np.percentile(previews_us, 99)),
             "interventions": interventions,
             **({"ik_iterations_mean": float(np.mean(iterations)), "ik_iterations_max": int(np.max(iterations)),
-                "collision_checks_mean": float(np.mean(distances)), "collision_checks_max": int(np.max(distances))}
+                "collision_checks_mean": float(np.mean(distances)), "collision_checks_max": int(np.max(distances)),
+                "collision_distance_p50_us": float(np.percentile(distance_us, 50))}
                if iterations else {})}
 
 
@@ -160,7 +168,8 @@ def main() -> int:
         if "ik_iterations_mean" in r:
             print(f"{'':34s} IK QP steps per tick (both arms): mean {r['ik_iterations_mean']:.2f}, "
                   f"max {r['ik_iterations_max']}; self-collision distances per tick: mean "
-                  f"{r['collision_checks_mean']:.2f}, max {r['collision_checks_max']}; "
+                  f"{r['collision_checks_mean']:.2f}, max {r['collision_checks_max']} "
+                  f"(one: p50 {r['collision_distance_p50_us']:.0f} µs); "
                   f"interventions {r['interventions']}")
     a, b = results["14-D aloha_bimanual"], results["26-D mobile_manipulator"]
     print(f"ratio 26-D / 14-D: tick p50 {b['tick_p50_us'] / a['tick_p50_us']:.2f}, "
@@ -170,6 +179,9 @@ def main() -> int:
     print(f"ratio tiago_dual (IK) / mobile_manipulator (Cartesian out): tick p50 "
           f"{t['tick_p50_us'] / b['tick_p50_us']:.2f}, p99 {t['tick_p99_us'] / b['tick_p99_us']:.2f}; "
           f"tiago_dual tick p99 / 1 ms goal: {t['tick_p99_us'] / 1000:.2f}")
+    floor = b["tick_p50_us"] + t["collision_checks_mean"] * t["collision_distance_p50_us"]
+    print(f"tiago_dual without IK (mobile_manipulator tick p50 + its self-collision distances): "
+          f"{floor:.0f} µs p50 = {floor / 1000:.2f} × the 1 ms goal")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
