@@ -35,6 +35,9 @@ setup(
         # Arm IK (core/inverse_kinematics.py): its QP solved by daqp; daqp.solve(H, f, A, bupper, blower)
         # with simple bounds first, and its exit flags, as in the tested range.
         "daqp>=0.5,<0.12",
+        # Retiming (core/retiming.py): TOPP-RA with the seidel solver, a duck-typed geometric path and
+        # compute_parameterization(..., return_data=True) returning the controllable sets, as in 0.6.
+        "toppra>=0.6.10,<0.7",
         "rosbags>=0.10",
         "matplotlib>=3.7",
         "rich>=13",

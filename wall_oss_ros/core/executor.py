@@ -27,6 +27,8 @@ from wall_oss_ros.core.horizon import Horizon
 from wall_oss_ros.core.ik_stage import IkArm, IkStage, arm_ik
 from wall_oss_ros.core.kinematics import ForwardKinematics, make_kinematics
 from wall_oss_ros.core.plan import Plan
+from wall_oss_ros.core.plan_clock import PlanClock
+from wall_oss_ros.core.retiming import Retimer
 from wall_oss_ros.core.rotations import matrix_to_rot6d, quat_to_matrix_one, tool_step_to, turned
 from wall_oss_ros.core.safety.collision_guard import CollisionGuard
 from wall_oss_ros.core.safety.motion import MotionLimiter
@@ -40,6 +42,7 @@ from wall_oss_ros.core.safety.status import (
 )
 from wall_oss_ros.core.safety.watchdog import Watchdogs
 from wall_oss_ros.core.stop_checks import StopChecks
+from wall_oss_ros.core.timed_plan import TimedPlan
 
 HALTED_STATES = (ExecutorState.ESTOP, ExecutorState.FAULT, ExecutorState.PAUSED)
 
@@ -149,6 +152,8 @@ class Executor:
         self._check_hi = np.where(self.position_axes, self.limiter.upper + 1e-9, np.inf)
         self.tracked_groups = [ga for ga in self.groups if ga.group.tracking_tolerance is not None]
         self.plan = Plan(np.array(continuous, dtype=bool), config.plan)
+        self.timing = TimedPlan(self.plan, PlanClock(config.speed_scale, config.speed_scale_rate_per_s),
+                                self._retimer() if config.retime else None, self._velocity_cols(), self.period_s)
         self.watchdogs = Watchdogs(config.watchdog)
         self.counters = {k: 0 for k in Intervention}
         self.state = ExecutorState.IDLE
@@ -177,6 +182,33 @@ class Executor:
         self.missed_ticks = 0  # control periods without a tick, bridged by the path last sent (horizon mode)
         self.chunk_arrival_latency_s = math.nan  # t_obs of the latest accepted chunk → its arrival [s]
 
+    def _retimer(self) -> Retimer:
+        """TOPP-RA over the plan's position-like columns: joint and gripper positions with their axis limits,
+        end-effector x, y, z with their Cartesian limits (the IK stage's for arms through IK)."""
+        cols, vmax, amax = [], [], []
+        for ga in self.groups:
+            g = ga.group
+            if ga.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER):
+                limits = self.limits[ga.axes]
+                cols += range(ga.cols.start, ga.cols.stop)
+            elif ga.kind is GroupKind.EE_POSE:
+                limits = g.limits[:3] if ga.ik is not None else self.limits[ga.pos]
+                cols += range(ga.cols.start, ga.cols.start + 3)
+            else:
+                continue
+            vmax += [lim.velocity_max for lim in limits]
+            amax += [lim.acceleration_max for lim in limits]
+        return Retimer(np.array(cols, dtype=int), np.array(vmax), np.array(amax))
+
+    def _velocity_cols(self) -> np.ndarray:
+        return np.array([c for ga in self.groups if ga.kind is GroupKind.BASE_TWIST
+                         for c in range(ga.cols.start, ga.cols.stop)], dtype=int)
+
+    def set_speed_scale(self, scale: float) -> None:
+        """Run the plan on a clock this many times as fast as real time, in (0, 1] (ValueError otherwise);
+        reached at speed_scale_rate_per_s, so the change is smooth."""
+        self.timing.set_speed_scale(scale)
+
     # ---------------------------------------------------------------- commands from outside
     def start(self, now: float) -> tuple[bool, str]:
         """Begin (or resume after a fault) following chunks; refused while the e-stop is latched."""
@@ -184,7 +216,7 @@ class Executor:
             return False, "e-stop is latched: reset it first"
         if self.state in (ExecutorState.RUNNING, ExecutorState.HOLDING, ExecutorState.HALTING):
             return True, "already running"
-        self.plan.clear()
+        self.timing.clear()
         self._fault_code, self._halt = StatusCode.NO_WARNING, None
         if self.state is ExecutorState.IDLE:
             self._initialized = False  # nothing was commanded: start from the measured state
@@ -200,7 +232,7 @@ class Executor:
             self._count(Intervention.ESTOP)
             self.last_fault = "e-stop"
         self.state = ExecutorState.ESTOP
-        self.plan.clear()
+        self.timing.clear()
 
     def reset_estop(self) -> tuple[bool, str]:
         """Clear the e-stop latch once the command has stopped; the executor then waits for start()."""
@@ -215,13 +247,13 @@ class Executor:
         if paused:
             if self.state in (ExecutorState.RUNNING, ExecutorState.HOLDING, ExecutorState.HALTING):
                 self.state = ExecutorState.PAUSED
-                self.plan.clear()
+                self.timing.clear()
                 return True, "paused"
             return self.state is ExecutorState.PAUSED, f"cannot pause in state {self.state.name}"
         if self.state is not ExecutorState.PAUSED:
             return False, f"not paused (state {self.state.name})"
         self.state = ExecutorState.HOLDING
-        self.plan.clear()
+        self.timing.clear()
         self.watchdogs.arm(now)
         return True, "resumed: waiting for a fresh chunk"
 
@@ -234,7 +266,7 @@ class Executor:
             merge = self.state in (ExecutorState.RUNNING, ExecutorState.HOLDING, ExecutorState.HALTING)
             used = 0
             if merge and self._initialized:
-                used = self.plan.merge(chunk.chunk_id, chunk.t_obs, chunk.dt_s, targets, now, self._anchor(now))
+                used = self.timing.merge(chunk.chunk_id, chunk.t_obs, chunk.dt_s, targets, now, self._command_anchor)
         except ChunkRejectedError as exc:
             self._count(Intervention(exc.kind))
             self.last_fault = str(exc)
@@ -257,10 +289,8 @@ class Executor:
         self._count(Intervention.REJECTED_CHUNK)
         self.last_fault = reason
 
-    def _anchor(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Target (value, rate, rate of change) at now: the running plan's, else the current command's."""
-        if not self.plan.empty and now <= self.plan.end_time():
-            return self.plan.sample_motion(now)
+    def _command_anchor(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The command as a target (value, rate, rate of change per second), where a plan joins it."""
         dim = self.contract.action_dim
         value, rate, rate2 = np.zeros(dim), np.zeros(dim), np.zeros(dim)
         lim = self.limiter
@@ -328,7 +358,7 @@ class Executor:
         if self.state is not ExecutorState.FAULT:
             self._count(kind)
         self.state, self._fault_code, self.last_fault = ExecutorState.FAULT, code, text
-        self.plan.clear()
+        self.timing.clear()
 
     def tick(self, now: float, measured: MeasuredState | None = None) -> list[GroupCommand] | None:
         """One control period. Returns the commands to publish, or None when nothing may be commanded."""
@@ -337,12 +367,15 @@ class Executor:
         if self._last_tick is not None and now < self._last_tick:
             # The clock jumped backwards (a simulation reset, a replayed bag looping): plan times and the
             # stamps of earlier chunks no longer mean anything. Start over from the new time.
-            self.plan.clear()
+            self.timing.clear()
             self._last_t_obs = self._last_chunk_id = None
             self.watchdogs.arm(now)
             self.watchdogs.last_chunk_time = None
             self.last_fault = f"clock jumped back by {self._last_tick - now:.3f} s: plan dropped"
+        if self._last_tick is None or now < self._last_tick:
+            self.timing.reset(now)
         self._last_tick = now
+        self.timing.advance(now)
         m = self._measured
         if m is None or self.state is ExecutorState.IDLE:
             return None
@@ -354,7 +387,7 @@ class Executor:
         self._pending = set()
         halt = self._halt_condition(now, m)
         if halt is not None and halt != self._halt:
-            self.plan.clear()
+            self.timing.clear()
             if halt in (StatusCode.HALT_CHUNK_TIMEOUT, StatusCode.HALT_STALE_OBSERVATION):
                 self._count(Intervention.CHUNK_TIMEOUT if halt is StatusCode.HALT_CHUNK_TIMEOUT
                             else Intervention.STALE_OBSERVATION)
@@ -375,7 +408,7 @@ class Executor:
         if halt is not None or self.plan.empty:
             brake[:] = True
         else:
-            value, rate, rate2 = self.plan.sample_feedforward(now)
+            value, rate, rate2 = self.timing.sample()
             if not math.isfinite(value.sum() + rate.sum() + rate2.sum()):
                 self._fault(StatusCode.HALT_NONFINITE, Intervention.NONFINITE, "plan produced a non-finite target")
                 brake[:] = True
@@ -469,7 +502,7 @@ class Executor:
         the fastest stop to rest. Remembered as what the controllers run until the next tick. EE orientation
         axes hold and velocity axes carry zero positions (JTC groups have neither). Records no intervention.
         """
-        lim, now = self.limiter, self._last_tick
+        lim = self.limiter
         if self._preview_limiter is None:
             self._preview_limiter = MotionLimiter(self.limits, self.velocity_axes, self.period_s,
                                                   servo_axes=self._servo_axes)
@@ -483,7 +516,7 @@ class Executor:
             target_p, target_v, target_a = shadow.p.copy(), np.zeros(n), np.zeros(n)
             target_p[self.rotation_axes] = shadow.p[self.rotation_axes] = 0.0
             if not brake.all():
-                value, rate, rate2 = self.plan.sample_feedforward(now + k * self.period_s)
+                value, rate, rate2 = self.timing.sample(k)
                 if math.isfinite(value.sum() + rate.sum() + rate2.sum()):
                     self._targets(value, rate, rate2, target_p, target_v, target_a, None, shadow.p)
                     target_p[self.rotation_axes] = 0.0
@@ -623,7 +656,7 @@ class Executor:
             codes.add(halt)
             if self.state not in HALTED_STATES:
                 self.state = ExecutorState.HOLDING if self.limiter.stopped() else ExecutorState.HALTING
-        elif self.plan.empty or now >= self.plan.end_time():
+        elif self.timing.ended():
             self.state = ExecutorState.HOLDING
         else:
             self.state = ExecutorState.RUNNING
@@ -660,8 +693,8 @@ class Executor:
             self._pending.add(StatusCode.CHUNK_REJECTED)
 
     def status(self, now: float) -> ExecutorSnapshot:
-        start, dt, committed = self.plan.committed(now)
-        remaining = self.plan.remaining_steps(now)
+        start, dt, committed = self.timing.committed()
+        remaining = self.timing.remaining_steps()
         last_chunk = self.watchdogs.last_chunk_time
         running = self.state in (ExecutorState.RUNNING, ExecutorState.HOLDING, ExecutorState.HALTING)
         return ExecutorSnapshot(
@@ -673,7 +706,8 @@ class Executor:
             last_fault=self.last_fault, chunk_id=self._last_chunk_id,
             chunk_age_s=now - last_chunk if last_chunk is not None else math.nan,
             chunk_arrival_latency_s=self.chunk_arrival_latency_s,
-            observation_to_command_s=self.observation_to_command_s, arm_state=self._arm_state())
+            observation_to_command_s=self.observation_to_command_s, arm_state=self._arm_state(),
+            speed_scale=self.timing.speed_scale, plan_rate=self.timing.clock.rate, plan_lag_s=self.timing.lag_s())
 
     def _arm_state(self) -> dict[str, str]:
         state = {}

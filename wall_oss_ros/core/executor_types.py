@@ -11,6 +11,7 @@ import numpy as np
 from wall_oss_ros.core.chunk import IntakeLimits
 from wall_oss_ros.core.contract import GroupKind
 from wall_oss_ros.core.plan import PlanConfig
+from wall_oss_ros.core.plan_clock import check_speed_scale
 from wall_oss_ros.core.safety.status import ExecutorState, StatusCode
 from wall_oss_ros.core.safety.watchdog import WatchdogConfig
 
@@ -22,12 +23,18 @@ class ExecutorConfig:
     intake: IntakeLimits = field(default_factory=IntakeLimits)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     step_cap_factor: float = 1.5  # default max step per tick = factor x velocity_max / control_hz
+    speed_scale: float = 1.0  # the plan runs this many times as fast as real time, in (0, 1] (core/plan_clock.py)
+    speed_scale_rate_per_s: float = 1.0  # fastest change of the running speed scale [1/s]
+    retime: bool = True  # slow the plan's clock where it is infeasible, instead of chasing it (core/retiming.py)
 
     def __post_init__(self) -> None:
         if not self.control_hz > 0:
             raise ValueError(f"control_hz must be positive, got {self.control_hz}")
         if not self.step_cap_factor >= 1.0:
             raise ValueError("step_cap_factor below 1 would fight the velocity limit")
+        check_speed_scale(self.speed_scale)
+        if not self.speed_scale_rate_per_s > 0.0:
+            raise ValueError(f"speed_scale_rate_per_s must be positive, got {self.speed_scale_rate_per_s}")
 
 
 @dataclass(frozen=True)
@@ -87,3 +94,6 @@ class ExecutorSnapshot:
     # Arms through IK and the self-collision guard: "<arm>/condition" (Jacobian condition number of the joint
     # command), "<arm>/ik" (its last IK status), "self_collision_distance_m" (of the last accepted command).
     arm_state: Mapping[str, str] = field(default_factory=dict)
+    speed_scale: float = 1.0  # the speed scale asked for
+    plan_rate: float = 1.0  # the plan clock's rate this tick (below the scale while ramping or retimed)
+    plan_lag_s: float = 0.0  # real time the plan is behind its chunk's schedule [s] (retiming)

@@ -77,6 +77,11 @@ class Plan:
     def end_time(self) -> float:
         return float(self.times[-1]) if len(self.times) else -math.inf
 
+    def path(self):  # noqa: ANN201 - scipy CubicSpline or None
+        """The plan's spline as scipy's CubicSpline, derivatives by its second argument (None: a single knot
+        or no plan); NaN outside the knots."""
+        return None if self._spline is None else self._spline._spline
+
     def sample(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Target and its rate at t (held at the last knot after the end)."""
         assert self._spline is not None, "sample() on an empty plan"
@@ -119,18 +124,20 @@ class Plan:
         return float(self.times[future][0]), self.dt_s, self.values[future].copy()
 
     def merge(self, chunk_id: int, t_obs: float, dt_s: float, targets: np.ndarray, now: float,
-              anchor: tuple[np.ndarray, ...]) -> int:
+              anchor: tuple[np.ndarray, ...], rate: float = 1.0) -> int:
         """Merge a chunk's absolute targets (H, D); returns how many of its steps entered the plan.
 
-        anchor: (value, rate, ...) of the target at `now`, so the spliced plan is C1 where it starts.
+        Times are plan times (core/plan_clock.py): t_obs and now as the plan clock has them, `rate` its
+        speed (plan seconds per second, for the real-time lookahead). anchor: (value, rate, ...) of the target
+        at `now`, so the spliced plan is C1 where it starts.
         """
         cfg = self.config
         n_exec = max(1, math.ceil(cfg.execute_fraction * len(targets)))
         times = t_obs + dt_s * np.arange(n_exec)
-        keep = times > now + cfg.lookahead_s + self.MIN_GAP_FRACTION * dt_s
+        keep = times > now + cfg.lookahead_s * rate + self.MIN_GAP_FRACTION * dt_s
         if not np.any(keep):
-            raise ChunkRejectedError("rejected_chunk", f"chunk {chunk_id} arrived {now - t_obs:.3f} s after its "
-                                     f"observation: all {n_exec} executable steps are already past")
+            raise ChunkRejectedError("rejected_chunk", f"chunk {chunk_id} arrived {(now - t_obs) / rate:.3f} s "
+                                     f"after its observation: all {n_exec} executable steps are already past")
         times, new = times[keep], np.array(targets[:n_exec][keep], dtype=float)
         anchor_value, anchor_rate = (np.asarray(a, dtype=float) for a in anchor[:2])
         if np.any(self.continuous):
