@@ -47,13 +47,14 @@ class Watchdogs:
     def chunk_accepted(self, now: float) -> None:
         self.last_chunk_time = now
 
-    def check(self, now: float, observation_stamp: float) -> StatusCode | None:
-        """Halt condition of the watchdogs that recover by themselves (fresh data), or None."""
+    def check(self, now: float, observation_stamp: float, speed_scale: float = 1.0) -> StatusCode | None:
+        """Halt condition of the watchdogs that recover by themselves (fresh data), or None. At a speed scale
+        below 1 a chunk lasts 1/scale as long, and so does the wait for the next one."""
         if now - observation_stamp > self.config.max_observation_age_s:
             return StatusCode.HALT_STALE_OBSERVATION
         chunk, armed = self.last_chunk_time, self.armed_at
         reference = chunk if armed is None or (chunk is not None and chunk > armed) else armed
-        if reference is not None and now - reference > self.config.chunk_timeout_s:
+        if reference is not None and now - reference > self.config.chunk_timeout_s / speed_scale:
             return StatusCode.HALT_CHUNK_TIMEOUT
         return None
 
