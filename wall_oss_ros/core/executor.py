@@ -546,7 +546,8 @@ class Executor:
         if tracking:
             self._fault(StatusCode.HALT_TRACKING_ERROR, Intervention.TRACKING_ERROR, tracking)
             return StatusCode.HALT_TRACKING_ERROR
-        halt = self.watchdogs.check(now, m.stamp, self.timing.clock.nominal)  # stale data or no chunk: those reasons, not "not following"
+        # Stale data or no chunk: those reasons, not "not following".
+        halt = self.watchdogs.check(now, m.stamp, self.timing.clock.nominal)
         if halt is not None:
             return halt
         stalled = self._not_following(now, m) if self.state is ExecutorState.RUNNING else ""

@@ -103,10 +103,17 @@ class TimedPlan:
         # at rest joining a moving chunk, a chunk that starts where the robot was seen) is the follower's to
         # catch up with, as without retiming.
         blend = plan.config.crossfade_steps if plan.config.strategy is MergeStrategy.CROSSFADE else 0
-        if self.retimer.steps_feasible(plan.values[plan.anchors + blend:], plan.dt_s, self.clock.nominal):
+        first = min(plan.anchors + blend, len(plan.times) - 1)
+        if self.retimer.steps_feasible(plan.values[first:], plan.dt_s, self.clock.nominal):
             return
-        self._profile = self.retimer.profile(path, max(start, float(plan.times[0])), plan.end_time(), plan.dt_s,
-                                             self.clock.rate, self.clock.nominal)
+        # The profile starts where the chunk's own steps do; up to there the rate goes linearly from this
+        # tick's to the profile's first.
+        rate = self.clock.rate
+        profile = self.retimer.profile(path, max(start, float(plan.times[first])), plan.end_time(), plan.dt_s,
+                                       rate, self.clock.nominal)
+        if profile is not None and profile.times[0] > start:
+            profile = Profile(np.concatenate([[start], profile.times]), np.concatenate([[rate], profile.rates]))
+        self._profile = profile
 
     def sample(self, ticks_ahead: int = 0) -> Motion:
         """The plan's target `ticks_ahead` control periods from now (at this tick's rate σ), with rates per
