@@ -136,6 +136,8 @@ def status_to_msg(snap: ExecutorSnapshot, frame_id: str = "") -> ExecutorStatus:
     msg.active_chunk_id = int(snap.active_chunk_id or 0)
     msg.remaining_steps = int(snap.remaining_steps)
     msg.chunk_requested = bool(snap.chunk_requested)
+    msg.speed_scale, msg.plan_rate, msg.plan_lag_s = float(snap.speed_scale), float(snap.plan_rate), \
+        float(snap.plan_lag_s)
     msg.committed_names = list(snap.committed_names)
     msg.committed_dt_s = float(snap.committed_dt_s)
     msg.committed_start = sec_to_stamp(max(snap.committed_start, 0.0))

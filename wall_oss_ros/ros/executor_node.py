@@ -16,6 +16,7 @@ from collections import deque
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -30,6 +31,7 @@ from wall_oss_ros.core.executor import Executor
 from wall_oss_ros.core.executor_types import ExecutorConfig, MeasuredState
 from wall_oss_ros.core.observation import joint_state_problem
 from wall_oss_ros.core.plan import MergeStrategy, PlanConfig
+from wall_oss_ros.core.plan_clock import check_speed_scale
 from wall_oss_ros.core.safety.status import ExecutorState, StatusCode
 from wall_oss_ros.core.safety.watchdog import WatchdogConfig
 from wall_oss_ros.core.tip_paths import tip_paths
@@ -63,6 +65,12 @@ PARAMS = (
     Param("lookahead_s", 0.0, "drop chunk steps due before now + lookahead [s] (controller delay)"),
     Param("feedforward_window_s", 0.2, "span of the plan's rate estimates fed forward to the limiter [s]; "
                                        "averages chunk jitter out (0: the spline's own derivatives)"),
+    Param("speed_scale", 1.0, "run the plan at this share of its speed, in (0, 1]: a chunk's step i at t_obs + "
+          "i·dt/speed_scale, same path, limits unchanged (a low-speed first rollout); settable at runtime "
+          "(ros2 param set), reached at speed_scale_rate_per_s"),
+    Param("speed_scale_rate_per_s", 1.0, "fastest change of the running speed scale [1/s]"),
+    Param("retime", True, "slow the plan along its path where a chunk asks for more than the limits allow "
+          "(TOPP-RA), instead of chasing the time-indexed target"),
     Param("chunk_timeout_s", 1.0, "halt when no chunk was accepted for this long [s]"),
     Param("max_observation_age_s", 0.5, "halt when the measured state is older than this [s]"),
     Param("tracking_grace_s", 0.2, "tracking error must persist this long before a fault [s]"),
@@ -114,6 +122,9 @@ class ExecutorNode(WallOssLifecycleNode):
         self._clock_seen_wall: float | None = None  # use_sim_time: when /clock last arrived [s, monotonic]
         self._joint_states_received = 0
         self._unheard_since: float | None = None  # since when some controller topic has no subscriber
+        self._ticks = 0  # control ticks since activation
+        self._missed_ticks = 0  # control periods that passed without a tick
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -138,7 +149,9 @@ class ExecutorNode(WallOssLifecycleNode):
                 intake=IntakeLimits(float(self.p["max_chunk_age_s"]), float(self.p["max_future_s"])),
                 watchdog=WatchdogConfig(float(self.p["chunk_timeout_s"]), float(self.p["max_observation_age_s"]),
                                         float(self.p["tracking_grace_s"]), float(self.p["follow_window_s"]),
-                                        float(self.p["follow_min_motion"]), float(self.p["follow_min_ratio"])))
+                                        float(self.p["follow_min_motion"]), float(self.p["follow_min_ratio"])),
+                speed_scale=float(self.p["speed_scale"]),
+                speed_scale_rate_per_s=float(self.p["speed_scale_rate_per_s"]), retime=bool(self.p["retime"]))
             self.core = Executor(self.contract, config)
         except (ValueError, OSError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
@@ -179,6 +192,7 @@ class ExecutorNode(WallOssLifecycleNode):
         if float(self.p["plan_markers_hz"]) > 0:
             self._markers_timer = self.create_timer(1.0 / float(self.p["plan_markers_hz"]), self._publish_markers)
         self._last_tick_wall = self._last_tick_now = None
+        self._ticks = self._missed_ticks = 0
         if self.p["autostart"]:
             _, text = self.core.start(self.now())
             self.get_logger().info(f"autostart: {text}")
@@ -196,6 +210,19 @@ class ExecutorNode(WallOssLifecycleNode):
                 self.destroy_timer(timer)
         self._timer = self._status_timer = self._markers_timer = None
         return TransitionCallbackReturn.SUCCESS
+
+    def _on_set_parameters(self, params: list) -> SetParametersResult:
+        """speed_scale takes effect at once (through its ramp); the others at the next configure."""
+        for param in params:
+            if param.name == "speed_scale":
+                try:
+                    scale = check_speed_scale(param.value)
+                except (TypeError, ValueError) as exc:
+                    return SetParametersResult(successful=False, reason=str(exc))
+                if self.core is not None:
+                    self.core.set_speed_scale(scale)
+                    self.get_logger().info(f"speed_scale {scale}")
+        return SetParametersResult(successful=True)
 
     # ---------------------------------------------------------------- inputs
     def _on_joint_state(self, msg: JointState) -> None:
@@ -263,6 +290,8 @@ class ExecutorNode(WallOssLifecycleNode):
         now = self.now()
         if self._last_tick_now is not None and now - self._last_tick_now > 1.5 / float(self.p["control_hz"]):
             self._missed_deadlines += 1  # a period passed without a tick (node clock: sim time when simulated)
+            self._missed_ticks += round((now - self._last_tick_now) * float(self.p["control_hz"])) - 1
+        self._ticks += 1
         self._last_tick_now = now
         commands = self.core.tick(now, self._measured())
         if commands is None or self.p["dry_run"]:
@@ -308,7 +337,9 @@ class ExecutorNode(WallOssLifecycleNode):
     def _publish_status(self) -> None:
         self._watch_controllers()
         snap = self.core.status(self.now())
-        self._status_pub.publish(status_to_msg(snap, self.p["frame_id"]))
+        msg = status_to_msg(snap, self.p["frame_id"])
+        msg.ticks, msg.missed_ticks = self._ticks, self._missed_ticks
+        self._status_pub.publish(msg)
         diag = DiagnosticArray()
         diag.header.stamp = self.get_clock().now().to_msg()
         level = DiagnosticStatus.OK
@@ -322,10 +353,12 @@ class ExecutorNode(WallOssLifecycleNode):
         values += [KeyValue(key=f"interventions/{k}", value=str(v)) for k, v in snap.interventions.items()]
         values += [KeyValue(key=k, value=f"{v:.4f}") for k, v in (
             ("chunk_age_s", snap.chunk_age_s), ("chunk_arrival_latency_s", snap.chunk_arrival_latency_s),
-            ("observation_to_command_s", snap.observation_to_command_s))]
+            ("observation_to_command_s", snap.observation_to_command_s), ("speed_scale", snap.speed_scale),
+            ("plan_rate", snap.plan_rate), ("plan_lag_s", snap.plan_lag_s))]
         values.append(KeyValue(key="chunk_id", value=str(snap.chunk_id if snap.chunk_id is not None else "")))
         values += [KeyValue(key=k, value=v) for k, v in snap.arm_state.items()]
         values.append(KeyValue(key="missed_deadlines", value=str(self._missed_deadlines)))
+        values.append(KeyValue(key="missed_ticks", value=str(self._missed_ticks)))
         values.append(KeyValue(key="stale_clock_ticks", value=str(self._stale_clock_ticks)))
         if len(self._tick_intervals_s) > 1:
             gaps = np.asarray(self._tick_intervals_s) * 1e3

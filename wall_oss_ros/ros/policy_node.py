@@ -254,12 +254,14 @@ class PolicyNode(WallOssLifecycleNode):
         committed = np.asarray(status.committed_values, dtype=float).reshape(status.committed_steps, dim)
         order = [list(status.committed_names).index(n) for n in self.contract.action_names]
         committed_t = stamp_to_sec(status.committed_start) + status.committed_dt_s * np.arange(len(committed))
-        steps_t = t_obs + self.contract.dt_s * np.arange(self.backend.horizon)
+        # The executor runs step i of the new chunk at t_obs + i·dt/speed_scale (its stretched clock).
+        step_s = self.contract.dt_s / (status.speed_scale if status.speed_scale > 0.0 else 1.0)
+        steps_t = t_obs + step_s * np.arange(self.backend.horizon)
         inside = steps_t <= committed_t[-1]
         if not inside.any():
             return None
         values = np.stack([np.interp(steps_t[inside], committed_t, committed[:, j]) for j in order], axis=1)
-        delay = math.ceil(max(self._latency_s, 0.0) / self.contract.dt_s)
+        delay = math.ceil(max(self._latency_s, 0.0) / step_s)
         return RtcRequest(values, delay)
 
     def _infer(self, snapshot: object, images: dict[str, np.ndarray]) -> None:
