@@ -254,8 +254,9 @@ class PolicyNode(WallOssLifecycleNode):
         committed = np.asarray(status.committed_values, dtype=float).reshape(status.committed_steps, dim)
         order = [list(status.committed_names).index(n) for n in self.contract.action_names]
         committed_t = stamp_to_sec(status.committed_start) + status.committed_dt_s * np.arange(len(committed))
-        # The executor runs step i of the new chunk at t_obs + i·dt/speed_scale (its stretched clock).
-        step_s = self.contract.dt_s / (status.speed_scale if status.speed_scale > 0.0 else 1.0)
+        # The executor runs step i of the new chunk at t_obs + i·dt/speed_scale (its stretched clock): as far
+        # apart as the committed steps.
+        step_s = status.committed_dt_s if status.committed_dt_s > 0.0 else self.contract.dt_s
         steps_t = t_obs + step_s * np.arange(self.backend.horizon)
         inside = steps_t <= committed_t[-1]
         if not inside.any():
