@@ -9,7 +9,7 @@ observation: real time itself without retiming, so those rows are the time-index
 command's deviation from the noise-free sine at the plan's phase (std and max over the last 25 s of 30 s,
 rad) with `feedforward_window_s` 0 (the spline's instantaneous derivatives) and the default, without
 retiming and with it (the shipped default); swings: crossings of the error from beyond -0.03 rad to
-beyond +0.03 rad or back, per second (a follower swinging around its target); and the ratios.
+beyond +0.05 rad or back, per second (a follower swinging around its target); and the ratios.
 
     python benchmarks/bench_jitter.py [--json out.json]
 """
@@ -42,7 +42,7 @@ SCENARIOS = {  # name: (noise std [rad], waist sine frequency [Hz], amplitude [r
 }
 
 
-SWING_RAD = 0.03  # the bound a follower's swing must cross on both sides to count
+SWING_RAD = 0.05  # a follower's swing crosses this on both sides of its target (a quarter of the sine)
 
 
 def swings(error: np.ndarray, band: float = SWING_RAD) -> int:

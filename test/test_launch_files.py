@@ -95,7 +95,7 @@ def test_every_node_parameter_the_launch_passes_exists(mode, tmp_path):
 
 
 def test_arguments_are_typed_and_strings_stay_strings(tmp_path):
-    from wall_oss_ros.ros.launch_arguments import declared, typed_arguments
+    from wall_oss_ros.ros.launch_arguments import declared, node_parameters, typed_arguments
 
     args = declared("aloha_bimanual", with_sim=True)
     typed = typed_arguments({"checkpoint": str(tmp_path), "instruction": "pick: the cube #2", "device": "yes",
@@ -103,6 +103,9 @@ def test_arguments_are_typed_and_strings_stay_strings(tmp_path):
     assert typed["instruction"] == "pick: the cube #2" and typed["device"] == "yes"
     assert typed["real_time_factor"] == 1.0 and isinstance(typed["real_time_factor"], float)
     assert typed["rviz"] is True and typed["use_sim_time"] is True and typed["frame_id"] == "world"
+    assert typed["speed_scale"] == 1.0
+    slow = typed_arguments({"checkpoint": str(tmp_path), "speed_scale": "0.3"}, args)
+    assert slow["speed_scale"] == 0.3 and node_parameters(slow, with_sim=True)["executor_node"]["speed_scale"] == 0.3
 
 
 @pytest.mark.parametrize(("raw", "message"), [
@@ -115,6 +118,9 @@ def test_arguments_are_typed_and_strings_stay_strings(tmp_path):
     ({"rate": "0"}, "rate:='0' must be > 0"),
     ({"prediction_mode": "diffusion"}, "prediction_mode:='diffusion' is not one of"),
     ({"bag": ""}, "bag is required"),
+    ({"speed_scale": "0"}, "speed_scale:='0' must be a number in (0, 1]"),
+    ({"speed_scale": "1.5"}, "speed_scale:='1.5' must be a number in (0, 1]"),
+    ({"speed_scale": "slow"}, "speed_scale:='slow' must be a number in (0, 1]"),
 ])
 def test_a_bad_argument_is_refused_by_name(raw, message, tmp_path):
     from wall_oss_ros.ros.launch_arguments import LaunchArgumentError, declared, typed_arguments

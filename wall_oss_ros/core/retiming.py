@@ -26,6 +26,7 @@ import numpy as np
 VELOCITY_SHARE = 0.95  # of each axis's velocity limit, for the retimed path
 ACCELERATION_SHARE = 0.7  # of each axis's acceleration limit (the jerk-limited follower's catch-up needs the rest)
 GRID_PER_STEP = 1  # TOPP-RA stages per plan step (its constraints hold at the gridpoints, interpolated between)
+SMOOTHING_S = 0.1  # [plan s] span of the central differences the path's derivatives are taken over
 FEASIBLE_SHARE = 1.0  # a chunk within this share of the limits everywhere at the speed scale is not retimed
 
 
@@ -42,9 +43,26 @@ class Profile:
         return float(np.interp(tau, self.times, self.rates))
 
 
+def smoothed(spline, ss: np.ndarray, order: int) -> np.ndarray:  # noqa: ANN001 - CubicSpline
+    """The spline (order 0) or its first or second derivative as central differences over SMOOTHING_S: policy
+    jitter through a spline's knots is curvature of noise / dt², which no robot need follow (the feed-forward
+    averages it too), while a motion's own derivatives change little over a tenth of a second."""
+    lo, hi = spline.x[0], spline.x[-1]
+
+    def at(offset: float) -> np.ndarray:
+        return spline(np.clip(ss + offset, lo, hi))
+
+    h = SMOOTHING_S
+    if order == 0:
+        return at(0.0)
+    if order == 1:
+        return (at(0.5 * h) - at(-0.5 * h)) / h
+    return (at(h) - 2.0 * at(0.0) + at(-h)) / (h * h)
+
+
 class _PlanPath:
-    """The plan's spline over [start, end] as toppra's geometric path (duck-typed AbstractGeometricPath),
-    with plan time as one more coordinate."""
+    """The plan's smoothed spline over [start, end] as toppra's geometric path (duck-typed
+    AbstractGeometricPath), with plan time as one more coordinate."""
 
     def __init__(self, spline, columns: np.ndarray, start: float, end: float) -> None:  # noqa: ANN001 - CubicSpline
         self._spline, self._columns, self._interval = spline, columns, np.array([start, end])
@@ -59,7 +77,7 @@ class _PlanPath:
 
     def __call__(self, ss: np.ndarray | float, order: int = 0) -> np.ndarray:
         ss = np.atleast_1d(np.asarray(ss, dtype=float))
-        values = self._spline(ss, order)[:, self._columns]
+        values = smoothed(self._spline, ss, order)[:, self._columns]
         clock = ss if order == 0 else np.full(len(ss), 1.0 if order == 1 else 0.0)
         return np.column_stack([values, clock])
 
@@ -81,23 +99,17 @@ class Retimer:
         return bool(np.all(np.abs(d1) * rate <= FEASIBLE_SHARE * self.velocity_max) and
                     np.all(np.abs(d2) * rate * rate <= FEASIBLE_SHARE * self.acceleration_max))
 
-    def steps_feasible(self, steps: np.ndarray, dt_s: float, rate: float) -> bool:
-        """Whether a chunk's own steps (K, D), dt_s apart, keep the shares at a constant rate: their first and
-        second differences (the model's path, not the spline's ringing after a splice)."""
-        values = np.asarray(steps, dtype=float)[:, self.columns]
-        if len(values) < 3:
-            return True
-        d1 = np.diff(values, axis=0) / dt_s
-        return self.feasible(d1, np.diff(d1, axis=0) / dt_s, rate)
-
     def profile(self, spline, start: float, end: float, dt_s: float, rate_now: float,  # noqa: ANN001 - CubicSpline
                 scale: float) -> Profile | None:
-        """The profile from plan time `start` (path rate rate_now there) to `end` (None: nothing to retime,
-        or no profile found)."""
+        """The profile from plan time `start` (path rate rate_now there) to `end`; None where the path is
+        feasible at the speed scale as it is, there is nothing to retime, or no profile was found."""
         if not len(self.columns) or end - start < 0.5 * dt_s:
             return None
         count = max(2, int(np.ceil((end - start) / dt_s * GRID_PER_STEP)))
         grid = np.linspace(start, end, count + 1)
+        d1, d2 = smoothed(spline, grid, 1)[:, self.columns], smoothed(spline, grid, 2)[:, self.columns]
+        if self.feasible(d1, d2, scale):
+            return None
         import toppra.algorithm as algorithm
         import toppra.constraint as constraint
 

@@ -99,15 +99,12 @@ class TimedPlan:
             return
         start = self.clock.tau if start is None else start
         plan = self.plan
-        # Retimed only where the model's own steps ask too much: the splice onto the previous plan (a robot
+        # Retimed only where the chunk's own steps ask too much: the splice onto the previous plan (a robot
         # at rest joining a moving chunk, a chunk that starts where the robot was seen) is the follower's to
-        # catch up with, as without retiming.
+        # catch up with, as without retiming. Up to the chunk's steps the rate goes linearly from this tick's
+        # to the profile's first.
         blend = plan.config.crossfade_steps if plan.config.strategy is MergeStrategy.CROSSFADE else 0
         first = min(plan.anchors + blend, len(plan.times) - 1)
-        if self.retimer.steps_feasible(plan.values[first:], plan.dt_s, self.clock.nominal):
-            return
-        # The profile starts where the chunk's own steps do; up to there the rate goes linearly from this
-        # tick's to the profile's first.
         rate = self.clock.rate
         profile = self.retimer.profile(path, max(start, float(plan.times[first])), plan.end_time(), plan.dt_s,
                                        rate, self.clock.nominal)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wall_oss_ros.core.contract import contract_file
+from wall_oss_ros.core.plan_clock import check_speed_scale
 from wall_oss_ros.sim.aloha_sim import TASK_INSTRUCTIONS
 
 BOOLEANS = {"true": True, "false": False}
@@ -31,7 +32,7 @@ class LaunchArgumentError(ValueError):
 class LaunchArg:
     name: str
     default: str
-    kind: str  # str | bool | positive_float | choice | frame | contract | directory | file
+    kind: str  # str | bool | positive_float | speed_scale | choice | frame | contract | directory | file
     description: str
     choices: tuple[str, ...] = ()
     optional: bool = True  # directory / file kinds: empty is allowed
@@ -46,6 +47,8 @@ ROBOT = (
     LaunchArg("use_sim_time", "false", "bool", "run on /clock (simulation, bag replay)"),
     LaunchArg("autostart", "false", "bool", "execute chunks as soon as the executor is active (else call ~/start)"),
     LaunchArg("dry_run", "false", "bool", "compute and show plans, never command the controllers"),
+    LaunchArg("speed_scale", "1.0", "speed_scale", "run the model's plans at this share of their speed, in (0, 1] "
+              "(a low-speed first rollout; settable later with ros2 param set /executor_node speed_scale)"),
     LaunchArg("rviz", "false", "bool", "start RViz with config/rviz/wall_oss.rviz"),
     LaunchArg("frame_id", "base_link", "frame", "frame of the plan markers and stamped commands; RViz's fixed frame"),
     LaunchArg("dds_profile", "", "file", "Fast DDS profiles XML for every node (empty: the environment's "
@@ -90,6 +93,11 @@ def _convert(arg: LaunchArg, value: str) -> tuple[object, str | None]:
         except ValueError:
             return None, f"{arg.name}:={value!r} is not a number"
         return number, None if math.isfinite(number) and number > 0 else f"{arg.name}:={value!r} must be > 0"
+    if arg.kind == "speed_scale":
+        try:
+            return check_speed_scale(float(value)), None
+        except ValueError:
+            return None, f"{arg.name}:={value!r} must be a number in (0, 1]"
     if arg.kind == "choice":
         return value, None if value in arg.choices else f"{arg.name}:={value!r} is not one of {list(arg.choices)}"
     if arg.kind == "frame":
@@ -131,7 +139,8 @@ def node_parameters(typed: Mapping[str, object], with_sim: bool = False,
                         "instruction": typed["instruction"] or default_instruction, "device": typed["device"],
                         "prediction_mode": typed["prediction_mode"], **sim_time},
         "executor_node": {"contract": typed["contract"], "autostart": typed["autostart"],
-                          "dry_run": typed["dry_run"], "frame_id": typed["frame_id"], **sim_time},
+                          "dry_run": typed["dry_run"], "frame_id": typed["frame_id"],
+                          "speed_scale": typed["speed_scale"], **sim_time},
     }
     if with_sim:
         # Sim time holds at 0 until the policy, its model loaded, subscribes to the camera (as in the demo):
