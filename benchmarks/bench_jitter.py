@@ -8,7 +8,7 @@ continues the sine from the phase the robot had reached along it when observed (
 observation: real time itself without retiming, so those rows are the time-indexed sine). For each, the
 command's deviation from the noise-free sine at the plan's phase (std and max over the last 25 s of 30 s,
 rad) with `feedforward_window_s` 0 (the spline's instantaneous derivatives) and the default, without
-retiming and with it (the shipped default); swings: crossings of the error from beyond -0.03 rad to
+retiming and with it (the shipped default); swings: crossings of the error from beyond -0.05 rad to
 beyond +0.05 rad or back, per second (a follower swinging around its target); and the ratios.
 
     python benchmarks/bench_jitter.py [--json out.json]
@@ -29,6 +29,7 @@ from wall_oss_ros.core.executor_types import ExecutorConfig, MeasuredState
 from wall_oss_ros.core.plan import PlanConfig
 from wall_oss_ros.core.resources import config_path
 from wall_oss_ros.core.safety.status import ExecutorState
+from wall_oss_ros.tools.motion_checks import swings
 
 ALOHA_ARM = [0.0, -0.96, 1.16, 0.0, -0.3, 0.0]
 SCENARIOS = {  # name: (noise std [rad], waist sine frequency [Hz], amplitude [rad])
@@ -43,17 +44,6 @@ SCENARIOS = {  # name: (noise std [rad], waist sine frequency [Hz], amplitude [r
 
 
 SWING_RAD = 0.05  # a follower's swing crosses this on both sides of its target (a quarter of the sine)
-
-
-def swings(error: np.ndarray, band: float = SWING_RAD) -> int:
-    """Sign changes of the error from beyond -band to beyond +band or back (hysteresis)."""
-    count, side = 0, 0
-    for e in error.tolist():
-        new = 1 if e > band else -1 if e < -band else side
-        if side and new != side:
-            count += 1
-        side = new
-    return count
 
 
 def run(window_s: float, noise: float, freq: float, amp: float, retime: bool, seconds: float = 30.0,
@@ -84,8 +74,9 @@ def run(window_s: float, noise: float, freq: float, amp: float, retime: bool, se
     d = np.array(deviation)
     assert ex.state is ExecutorState.RUNNING, f"executor {ex.state.name}: {ex.last_fault}"
     seconds_measured = len(d) * ex.period_s
-    return {"std": float(d.std()), "max": float(np.abs(d).max()), "swings_per_s": swings(d) / seconds_measured,
-            "plan_rate": ex.timing.clock.rate, "lag_s": ex.status(now).plan_lag_s}
+    return {"std": float(d.std()), "max": float(np.abs(d).max()),
+            "swings_per_s": swings(d, SWING_RAD) / seconds_measured, "plan_rate": ex.timing.clock.rate,
+            "lag_s": ex.status(now).plan_lag_s}
 
 
 def main() -> int:

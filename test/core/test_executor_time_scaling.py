@@ -19,6 +19,7 @@ from wall_oss_ros.core.executor_types import ExecutorConfig, MeasuredState
 from wall_oss_ros.core.plan import MergeStrategy, PlanConfig
 from wall_oss_ros.core.plan_clock import PlanClock
 from wall_oss_ros.core.safety.watchdog import WatchdogConfig
+from wall_oss_ros.tools.motion_checks import swings
 
 WAIST = 0  # left waist: action column and limiter axis of the ALOHA contract
 
@@ -207,18 +208,6 @@ def _sine_run(retime: bool, seconds: float = 12.0, freq: float = 1.5, amp: float
 
 
 SWING_RAD = 0.05  # a swing crosses a quarter of the sine's amplitude on both sides of the path
-
-
-def swings(error: np.ndarray, band: float) -> int:
-    """Sign changes of the error from beyond -band to beyond +band or back (hysteresis): a follower swinging
-    around its target, not the small lag that any follower of a periodic motion has at the motion's rate."""
-    count, side = 0, 0
-    for e in error.tolist():
-        new = 1 if e > band else -1 if e < -band else side
-        if side and new != side:
-            count += 1
-        side = new
-    return count
 
 
 def test_an_infeasible_sine_is_followed_along_its_path_without_a_limit_cycle():

@@ -43,6 +43,19 @@ def limit_violations(data: RunData, contract: RobotContract) -> dict[str, int]:
     return out
 
 
+def swings(error: np.ndarray, band: float) -> int:
+    """Sign changes of a tracking error from beyond -band to beyond +band or back (with hysteresis): a
+    follower swinging around its target, not the small lag any follower of a periodic motion has, which
+    changes sign at the motion's own rate."""
+    count, side = 0, 0
+    for e in np.asarray(error, dtype=float).tolist():
+        new = 1 if e > band else -1 if e < -band else side
+        if side and new != side:
+            count += 1
+        side = new
+    return count
+
+
 def derivatives(t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Velocity, acceleration and jerk of samples x (rows) at times t, as k! times the k-th divided
     difference: each equals the derivative somewhere inside its samples' span, so samples of a path within
