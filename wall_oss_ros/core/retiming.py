@@ -90,7 +90,8 @@ class Retimer:
         self.velocity_max = np.asarray(velocity_max, dtype=float)
         self.acceleration_max = np.asarray(acceleration_max, dtype=float)
         self.computed = 0  # profiles computed (for benchmarks and tests)
-        self.failures = 0  # TOPP-RA found no profile (the plan then runs at the speed scale)
+        self.fallbacks = 0  # profiles from the controllable sets alone (the start was too fast to stay on them)
+        self.failures = 0  # TOPP-RA found no controllable set (the plan then holds its rate)
         logging.getLogger("toppra").setLevel(logging.ERROR)  # its warnings are answered here
 
     def feasible(self, d1: np.ndarray, d2: np.ndarray, rate: float) -> bool:
@@ -122,11 +123,13 @@ class Retimer:
         self.computed += 1
         sd_start = min(max(rate_now, 0.0), scale)
         _, rates, _, controllable = problem.compute_parameterization(sd_start, 0.0, return_data=True)
-        if rates is None and controllable is not None and np.all(np.isfinite(controllable[0])):
-            # Too fast here to slow down in time for what follows: start from the fastest rate that can.
-            fastest = float(np.sqrt(max(controllable[0, 1], 0.0)))
-            _, rates, _ = problem.compute_parameterization(0.999 * fastest, 0.0)
-        if rates is None or not np.all(np.isfinite(rates)):
-            self.failures += 1
-            return None
-        return Profile(grid, np.asarray(rates, dtype=float))
+        if rates is not None and np.all(np.isfinite(rates)):
+            return Profile(grid, np.asarray(rates, dtype=float))
+        if controllable is not None and np.all(np.isfinite(controllable)):
+            # Too fast here to slow down in time for what follows (or the forward pass failed numerically):
+            # the upper bound of the controllable sets, a rate from which every later limit is still met,
+            # which the clock then follows from the rate it has.
+            self.fallbacks += 1
+            return Profile(grid, np.sqrt(np.maximum(controllable[:, 1], 0.0)))
+        self.failures += 1  # no controllable set: hold the rate the plan has now
+        return Profile(np.array([start, end]), np.full(2, sd_start))
