@@ -278,6 +278,8 @@ def test_hung_policy_and_silent_camera_halt_the_robot_smoothly(ros_node, domain_
     records = [r for r in json.loads(out.read_text()) if r["group"] == "left_arm"]
     v = np.array([r["velocities"] for r in records])
     assert_ramps(v, [r["stamp"] for r in records], ACC_MAX)  # every halt a ramp
-    late = np.array([r["t"] for r in records]) > halted_wall + 1.0
+    # Commanded (stamped) a second after the halt was seen: the recorder, starved on a loaded machine, may
+    # take a message from its deep queue long after it was sent, so its receipt time says nothing here.
+    late = np.array([r["stamp"] for r in records]) > halted_wall + 1.0
     assert late.any() and np.abs(v[late]).max() == 0.0  # holding after the halt
     print(f"halt latencies [s]: {latencies}")
