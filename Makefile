@@ -51,6 +51,8 @@ $(STAMPS)/torch: requirements/torch.txt | $(VPY)
 $(STAMPS)/python: setup.py cmake/executables.txt requirements/ros.txt $(CONSTRAINTS) $(STAMPS)/ros $(STAMPS)/torch
 	@echo "[setup] Python dependencies"
 	$(PIP) --no-build-isolation -e '.[policy,sim,dev]' 'setuptools<80'
+	@# openpi-client (tests: the reference codec and client) declares numpy<2, which its code does not need.
+	$(PIP) --no-deps 'openpi-client==0.1.2'
 	@touch $@
 
 # The messages, type support and install tree, built by colcon exactly as on a robot.

@@ -38,6 +38,10 @@ setup(
         # Retiming (core/retiming.py): TOPP-RA with the seidel solver, a duck-typed geometric path and
         # compute_parameterization(..., return_data=True) returning the controllable sets, as in 0.6.
         "toppra>=0.6.10,<0.7",
+        # Remote inference (policy/remote/): openpi's framing over websockets' sync client and asyncio server
+        # (websockets 13+: recv(timeout=), process_request(connection, request)); msgpack for the codec.
+        "websockets>=13,<18",
+        "msgpack>=1.0.5,<2",
         "rosbags>=0.10",
         "matplotlib>=3.7",
         "rich>=13",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -94,6 +95,28 @@ def _eval_openloop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    from wall_oss_ros.core.contract import resolve_contract
+    from wall_oss_ros.policy.loader import load_backend
+    from wall_oss_ros.policy.remote.server import PolicyServer
+
+    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    if args.api_key_env and not api_key:
+        print(f"error: --api-key-env {args.api_key_env}: the variable is not set", file=sys.stderr)
+        return 2
+    backend, found = load_backend(args.checkpoint, resolve_contract(args.contract), device=args.device or None,
+                                  denoising_steps=args.denoising_steps, seed=args.seed)
+    backend.warmup()
+    server = PolicyServer(backend, args.host, args.port, api_key)
+    print(f"serving {args.checkpoint} ({found}) on ws://{args.host}:{args.port} (openpi protocol; GET /healthz)"
+          f"{', API key required' if api_key else ''}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop serving
+        server.serve_forever()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wall-oss-ros", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-clock-offset-s", type=float, default=0.1,
                     help="header stamps further than this from the receive times are refused [s]")
     ev.set_defaults(func=_eval_openloop)
+    serve = sub.add_parser("serve", help="serve a checkpoint over openpi's websocket protocol (no ROS needed)")
+    serve.add_argument("checkpoint", help="WALL-OSS checkpoint directory (either family)")
+    serve.add_argument("--contract", default="aloha_bimanual", help="robot contract: name or YAML path")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="bind address; loopback unless set (e.g. 0.0.0.0 to serve other machines)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key-env", default="", help="environment variable holding the API key clients must "
+                       "send (Authorization: Api-Key <key>); empty: none")
+    serve.add_argument("--device", default="", help="torch device; empty: cuda if present")
+    serve.add_argument("--denoising-steps", type=int, default=10)
+    serve.add_argument("--seed", type=int, default=0)
+    serve.set_defaults(func=_serve)
     return parser
 
 
