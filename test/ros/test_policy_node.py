@@ -144,3 +144,39 @@ def test_what_the_policy_waits_for_is_said_on_the_console(ros_node, domain_id, t
     assert "waiting: waiting for cameras ['top'] (topics ['/camera/top/image_raw'])" in log, log[-2000:]
     assert "waiting: no instruction: set the policy's instruction parameter" in log, log[-2000:]
     assert robot.chunks == [] and "inference failed" not in log
+
+
+def test_a_remote_policy_server_makes_the_chunks_and_its_loss_stops_them(ros_node, domain_id, tiny_checkpoint):
+    """backend openpi: chunks from our policy server (its round trip in diagnostics), stamped with the t_obs
+    of the frames used as for the local backend; the server stopped, no chunk and an ERROR diagnostic that
+    names it (the executor's chunk timeout then halts the robot, as for a dead local policy)."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    from wall_oss_ros.policy.remote.server import PolicyServer
+    from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend
+
+    server = PolicyServer(WallOssBackend(tiny_checkpoint, contract("aloha_bimanual"), device="cpu"), port=0)
+    port = server.start()
+    robot = Robot(ros_node)
+    diagnostics: list[DiagnosticStatus] = []
+    reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+    ros_node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: diagnostics.extend(
+        s for s in m.status if s.name == "wall_oss_ros: policy"), reliable)
+    node = node_process("policy_node", domain_id, backend="openpi", server_uri=f"ws://127.0.0.1:{port}",
+                        server_timeout_s=30.0, instruction="insert the peg")
+    try:
+        robot.feed_until(lambda: len(robot.chunks) >= 2)
+        assert len(robot.chunks) >= 2, f"no chunks; policy_node stderr:\n{node.stderr()[-2000:]}"
+        assert all(stamp_to_sec(chunk.header.stamp) in robot.published for chunk in robot.chunks)
+        assert any(any(kv.key == "server_round_trip_s" for kv in s.values) for s in diagnostics)
+        server.stop()
+        count = len(robot.chunks)
+        robot.feed_until(lambda: any(s.level == DiagnosticStatus.ERROR and f"127.0.0.1:{port}" in s.message
+                                     for s in diagnostics), 30)
+        robot.feed_until(lambda: False, 2.0)
+        assert len(robot.chunks) <= count + 1  # at most the one in flight when the server went
+        assert any(s.level == DiagnosticStatus.ERROR and f"127.0.0.1:{port}" in s.message for s in diagnostics), \
+            [s.message for s in diagnostics[-3:]]
+    finally:
+        node.stop()
+        server.stop()

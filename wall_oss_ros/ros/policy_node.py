@@ -50,7 +50,12 @@ NO_INSTRUCTION = ("no instruction: set the policy's instruction parameter (launc
 
 PARAMS = (
     Param("contract", "aloha_bimanual", "robot contract: a name under config/robots/ or a YAML path"),
-    Param("checkpoint", "", "WALL-OSS checkpoint directory (transformers, lerobot or upstream layout)"),
+    Param("backend", "local", "local (the checkpoint on this machine's torch) | openpi (a policy server at "
+          "server_uri speaking openpi's websocket protocol, e.g. wall-oss-ros serve on a GPU box)"),
+    Param("checkpoint", "", "WALL-OSS checkpoint directory (transformers, lerobot or upstream layout); backend local"),
+    Param("server_uri", "", "backend openpi: ws://host:port of the policy server"),
+    Param("server_api_key_env", "", "backend openpi: environment variable holding the server's API key; empty: none"),
+    Param("server_timeout_s", 5.0, "backend openpi: the longest one chunk's round trip may take [s]"),
     Param("device", "", "torch device; empty: cuda when available, else cpu"),
     Param("cpu_threads", 0, "torch intra-op CPU threads; 0: torch's default (every core)"),
     Param("dtype", "", "bfloat16 | float32; empty: bfloat16 on CUDA, float32 on CPU (layer norms and the action "
@@ -97,10 +102,14 @@ class PolicyNode(WallOssLifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.p = declare(self, PARAMS)
         try:
+            self.contract = resolve_contract(self.p["contract"])
+            if self.p["backend"] not in ("local", "openpi"):
+                raise ValueError(f"backend must be local or openpi, got {self.p['backend']!r}")
+            if self.p["backend"] == "openpi":  # no torch on this machine needed
+                return self._configure_remote(state)
             from wall_oss_ros.policy.loader import load_backend
             from wall_oss_ros.policy.wall_oss.backend_wall_oss import torch_dtype
 
-            self.contract = resolve_contract(self.p["contract"])
             self.backend, found = load_backend(self.p["checkpoint"], self.contract, device=self.p["device"] or None,
                                                dtype=torch_dtype(self.p["dtype"]),
                                                denoising_steps=int(self.p["denoising_steps"]), seed=int(self.p["seed"]),
@@ -115,6 +124,29 @@ class PolicyNode(WallOssLifecycleNode):
         except Exception as exc:  # any load failure must leave the node unconfigured, with the reason
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
+        return self._configure_graph(state)
+
+    def _configure_remote(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """The policy on a server: configured even while it is down (no chunk until it answers; the executor
+        halts on its chunk timeout meanwhile, as for a dead local policy)."""
+        import os
+
+        from wall_oss_ros.policy.remote.openpi_backend import OpenpiBackend, RemotePolicyError
+
+        key_env = self.p["server_api_key_env"]
+        api_key = os.environ.get(key_env) if key_env else None
+        if key_env and not api_key:
+            raise ValueError(f"server_api_key_env {key_env!r}: the variable is not set")
+        self.backend = OpenpiBackend(self.p["server_uri"], self.contract, api_key=api_key,
+                                     timeout_s=float(self.p["server_timeout_s"]))
+        try:
+            self.backend.warmup()
+            self.get_logger().info(f"policy server {self.p['server_uri']}: {self.backend.metadata}")
+        except RemotePolicyError as exc:
+            self.get_logger().warning(f"{exc}; retrying with each observation")
+        return self._configure_graph(state)
+
+    def _configure_graph(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.instruction = self.p["instruction"]
         self.assembler = ObservationAssembler(self.contract, float(self.p["sync_tolerance_s"]),
                                               float(self.p["max_observation_age_s"]))
@@ -136,9 +168,10 @@ class PolicyNode(WallOssLifecycleNode):
         self.create_subscription(ExecutorStatus, self.p["status_topic"], self._on_status, reliable)
         self._frames_received = {cam.name: 0 for cam in self.contract.cameras}
         self.create_timer(1.0, self._observation_diagnostics)
-        self.get_logger().info(f"configured: {self.backend.layout} checkpoint on {self.backend.device} "
-                               f"({self.backend.dtype}, {self.backend.prediction_mode} mode), "
-                               f"horizon {self.backend.horizon}, contract {self.contract.name}")
+        where = (f"policy server {self.p['server_uri']}" if self.p["backend"] == "openpi" else
+                 f"{self.backend.layout} checkpoint on {self.backend.device} ({self.backend.dtype}, "
+                 f"{self.backend.prediction_mode} mode)")
+        self.get_logger().info(f"configured: {where}, horizon {self.backend.horizon}, contract {self.contract.name}")
         self.watch_sim_clock()
         return TransitionCallbackReturn.SUCCESS
 
@@ -277,9 +310,11 @@ class PolicyNode(WallOssLifecycleNode):
         self._chunk_pub.publish(msg)
         if result.subtask:
             self._subtask_pub.publish(String(data=result.subtask))
-        self._diagnose(DiagnosticStatus.OK, "chunk published", {
-            "inference_s": f"{result.inference_end_s - result.inference_start_s:.4f}",
-            "observation_to_chunk_s": f"{self._latency_s:.4f}", "chunk_id": str(msg.chunk_id)})
+        values = {"inference_s": f"{result.inference_end_s - result.inference_start_s:.4f}",
+                  "observation_to_chunk_s": f"{self._latency_s:.4f}", "chunk_id": str(msg.chunk_id)}
+        if hasattr(self.backend, "round_trip_s"):
+            values["server_round_trip_s"] = f"{self.backend.round_trip_s:.4f}"
+        self._diagnose(DiagnosticStatus.OK, "chunk published", values)
 
     def _observation_diagnostics(self) -> None:
         """Frames received per camera and what the worker waits for (stale or unsynchronised data).
