@@ -8,6 +8,8 @@ import signal
 import time
 
 import rclpy
+from builtin_interfaces.msg import Time
+from rclpy.duration import Duration
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
@@ -23,6 +25,8 @@ def main() -> int:
     parser.add_argument("--duration-s", type=float, required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--camera", action="store_true", help="also publish the contract's cameras at 30 Hz")
+    parser.add_argument("--stamp-offset-s", type=float, default=0.0,
+                        help="stamp frames and joint states this far from the clock (a host whose clock is off)")
     parser.add_argument("--camera-silent", action="store_true", help="cameras start silent (SIGUSR1 toggles them)")
     parser.add_argument("--states-with-camera", action="store_true",
                         help="publish joint states only while the cameras are on (to count their delivery too)")
@@ -55,13 +59,18 @@ def main() -> int:
     for g in c.groups:
         node.create_subscription(JointTrajectory, g.output.topic, lambda m, name=g.name: on_command(name, m), 200)
 
+    offset = Duration(nanoseconds=round(args.stamp_offset_s * 1e9))
+
+    def stamped() -> Time:
+        return (node.get_clock().now() + offset).to_msg()
+
     def publish_state() -> None:
         nonlocal states
         if args.states_with_camera and not (camera_on and pub.get_subscription_count() > 0):
             return
         states += 1
         msg = JointState()
-        msg.header.stamp = node.get_clock().now().to_msg()
+        msg.header.stamp = stamped()
         joints = robot.positions(time.time())
         msg.name, msg.position = list(joints), list(joints.values())
         pub.publish(msg)
@@ -93,7 +102,7 @@ def main() -> int:
             if any(p.get_subscription_count() == 0 for p in cameras):
                 return  # discovery has not matched a reader yet: a frame now would count as lost
             frames += 1
-            stamp = node.get_clock().now().to_msg()
+            stamp = stamped()
             for pub_cam in cameras:
                 frame = Image(height=480, width=640, encoding="rgb8", step=640 * 3, data=pixels)
                 frame.header.stamp = stamp

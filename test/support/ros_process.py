@@ -19,12 +19,17 @@ REPO_ROOT = SUPPORT_DIR.parents[1]
 class RosProcess:
     """A child Python process running a helper script; stopped with SIGINT, then killed."""
 
-    def __init__(self, script: str, *args: str, domain_id: int) -> None:
-        env = ros_environment(domain_id=domain_id)
+    def __init__(self, script: str, *args: str, domain_id: int, netns: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        """netns: run inside this network namespace (ip netns exec); env: variables to set on top (a DDS
+        profile of the test's own)."""
+        env = {**ros_environment(domain_id=domain_id), **(env or {})}
         env["PYTHONUNBUFFERED"] = "1"
         env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+        prefix = ["ip", "netns", "exec", netns] if netns else []
+        self.name = script
         self.popen = subprocess.Popen(
-            [sys.executable, str(SUPPORT_DIR / script), *args],
+            [*prefix, sys.executable, str(SUPPORT_DIR / script), *args],
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -53,14 +58,14 @@ class RosProcess:
             else:
                 time.sleep(0.01)
         self.stop()
-        raise AssertionError(f"no line from {self.popen.args[1]} within {timeout_s} s; stderr:\n{self.stderr()}")
+        raise AssertionError(f"no line from {self.name} within {timeout_s} s; stderr:\n{self.stderr()}")
 
     def wait(self, timeout_s: float) -> int:
         try:
             return self.popen.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired as exc:
             self.stop()
-            name = self.popen.args[1]
+            name = self.name
             raise AssertionError(f"{name} did not exit in {timeout_s} s; stderr:\n{self.stderr()}") from exc
 
     def stderr(self) -> str:
@@ -87,9 +92,10 @@ class RosProcess:
         self.stop()
 
 
-def node_process(node: str, domain_id: int, activate: bool = True, **parameters: object) -> RosProcess:
+def node_process(node: str, domain_id: int, activate: bool = True, netns: str | None = None,
+                 env: dict[str, str] | None = None, **parameters: object) -> RosProcess:
     """One of the package's nodes (wall_oss_ros/ros/<node>.py) in its own process, with `-p name:=value` each."""
     args = (["--activate"] if activate else []) + ["--ros-args"]
     for name, value in parameters.items():
         args += ["-p", f"{name}:={str(value).lower() if isinstance(value, bool) else value}"]
-    return RosProcess(f"../../wall_oss_ros/ros/{node}.py", *args, domain_id=domain_id)
+    return RosProcess(f"../../wall_oss_ros/ros/{node}.py", *args, domain_id=domain_id, netns=netns, env=env)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from wall_oss_ros.core.resources import config_path
 
@@ -16,6 +17,52 @@ CONFLICTING_ENV = ("ROS_LOCALHOST_ONLY", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTD
 def loopback_profile() -> str:
     """The project's Fast DDS profile for one host: discovery on 127.0.0.1, data over shared memory."""
     return str(config_path("dds", "fastdds_loopback.xml"))
+
+
+def network_profile(address: str, peers: Sequence[str]) -> str:
+    """A Fast DDS profile for a graph split over hosts: UDPv4 only (no shared memory, so what crosses hosts
+    goes over the network), discovery by unicast to this host's address and the peers' (no multicast),
+    announcing only `address`. Fast DDS 3's interface allowlist also stops sending to other hosts, so the
+    address pins the locators instead. Large socket buffers for camera frames."""
+    for a in (address, *peers):
+        ipaddress.IPv4Address(a)  # ValueError for anything but a dotted IPv4 address
+    if not peers:
+        raise ValueError("a network profile needs the other hosts' addresses (peers)")
+
+    def locator(a: str) -> str:
+        return f"<locator><udpv4><address>{a}</address></udpv4></locator>"
+
+    return f"""<?xml version="1.0" encoding="UTF-8" ?>
+<!-- wall_oss_ros network profile for {address}, peers {", ".join(peers)} (wall-oss-ros dds-profile). -->
+<dds xmlns="http://www.eprosima.com">
+  <profiles>
+    <transport_descriptors>
+      <transport_descriptor>
+        <transport_id>udp_network</transport_id>
+        <type>UDPv4</type>
+        <maxInitialPeersRange>32</maxInitialPeersRange>
+        <sendBufferSize>8388608</sendBufferSize>
+        <receiveBufferSize>8388608</receiveBufferSize>
+      </transport_descriptor>
+    </transport_descriptors>
+    <participant profile_name="wall_oss_ros_network" is_default_profile="true">
+      <rtps>
+        <useBuiltinTransports>false</useBuiltinTransports>
+        <userTransports><transport_id>udp_network</transport_id></userTransports>
+        <defaultUnicastLocatorList>{locator(address)}</defaultUnicastLocatorList>
+        <builtin>
+          <discovery_config>
+            <leaseDuration><sec>5</sec></leaseDuration>
+            <leaseAnnouncement><sec>0</sec><nanosec>500000000</nanosec></leaseAnnouncement>
+          </discovery_config>
+          <metatrafficUnicastLocatorList>{locator(address)}</metatrafficUnicastLocatorList>
+          <initialPeersList>{locator(address)}{"".join(locator(p) for p in peers)}</initialPeersList>
+        </builtin>
+      </rtps>
+    </participant>
+  </profiles>
+</dds>
+"""
 
 
 def ros_environment(base: Mapping[str, str] | None = None, domain_id: int | None = None) -> dict[str, str]:

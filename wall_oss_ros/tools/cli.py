@@ -117,6 +117,17 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dds_profile(args: argparse.Namespace) -> int:
+    from wall_oss_ros.ros.dds import network_profile
+
+    try:
+        print(network_profile(args.address, args.peer), end="")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wall-oss-ros", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--denoising-steps", type=int, default=10)
     serve.add_argument("--seed", type=int, default=0)
     serve.set_defaults(func=_serve)
+    profile = sub.add_parser("dds-profile", help="print a Fast DDS profile for a graph split over hosts "
+                             "(use it as FASTDDS_DEFAULT_PROFILES_FILE or dds_profile:= on every host)")
+    profile.add_argument("--address", required=True, help="this host's IPv4 address on the robot network")
+    profile.add_argument("--peer", action="append", default=[], help="another host's address (repeat for each)")
+    profile.set_defaults(func=_dds_profile)
     return parser
 
 
