@@ -114,3 +114,17 @@ def test_the_remote_backend_crosses_the_link(domain_id, tmp_path, two_hosts, tin
     arm = [r for r in run["records"] if r["group"] == "left_arm"]
     moving = [r for r in arm if np.abs(r["velocities"]).max() > 1e-3]
     assert len(moving) > 20, f"no motion\npolicy:\n{run['others'][0][-1500:]}\nserver:\n{run['others'][1][-1500:]}"
+
+
+def test_the_network_profile_names_only_the_addresses_given_and_refuses_bad_ones():
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(network_profile("10.0.0.1", ["10.0.0.2", "10.0.0.3"]))
+    ns = {"d": "http://www.eprosima.com"}
+    addresses = [a.text for a in root.iterfind(".//d:address", ns)]
+    assert set(addresses) == {"10.0.0.1", "10.0.0.2", "10.0.0.3"} and "127.0.0.1" not in addresses
+    assert root.find(".//d:useBuiltinTransports", ns).text == "false"
+    assert [t.text for t in root.iterfind(".//d:transport_descriptor/d:type", ns)] == ["UDPv4"]  # no SHM
+    for address, peers in (("10.0.0.1", []), ("host.local", ["10.0.0.2"]), ("10.0.0.1", ["10.0.0.300"])):
+        with pytest.raises(ValueError):
+            network_profile(address, peers)
