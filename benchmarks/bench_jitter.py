@@ -8,7 +8,7 @@ continues the sine from the phase the robot had reached along it when observed (
 observation: real time itself without retiming, so those rows are the time-indexed sine). For each, the
 command's deviation from the noise-free sine at the plan's phase (std and max over the last 25 s of 30 s,
 rad) with `feedforward_window_s` 0 (the spline's instantaneous derivatives) and the default, without
-retiming and with it (the shipped default); swings: crossings of the error from beyond -0.05 rad to
+retiming and with it (`retime` true); swings: crossings of the error from beyond -0.05 rad to
 beyond +0.05 rad or back, per second (a follower swinging around its target); and the ratios.
 
     python benchmarks/bench_jitter.py [--json out.json]
@@ -86,7 +86,7 @@ def main() -> int:
     window = PlanConfig().feedforward_window_s
     print(f"machine: {platform.machine()}; left waist deviation from the noise-free sine at the plan's phase "
           f"[mrad], std / max, swings across ±{SWING_RAD * 1e3:.0f} mrad per second")
-    print(f"{'scenario':40s} {'window 0':>22s} {f'window {window} s':>22s} {'+ retiming (shipped)':>22s} "
+    print(f"{'scenario':40s} {'window 0':>22s} {f'window {window} s':>22s} {'+ retiming':>22s} "
           f"{'window ratio':>12s} {'retime ratio':>12s}  plan rate / lag")
     rows = {}
     for name, (noise, freq, amp) in SCENARIOS.items():

@@ -80,11 +80,12 @@ scaled_event = st.one_of(
 
 
 @pytest.mark.parametrize("name", ["aloha_bimanual", "mobile_manipulator", "tiago_dual"])
+@pytest.mark.parametrize("retime", [False, True])
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scale=st.floats(0.02, 1.0), events=st.lists(scaled_event, min_size=1, max_size=25))
-def test_any_speed_scale_and_any_change_of_it_keep_every_limit(name, scale, events):
+def test_any_speed_scale_and_any_change_of_it_keep_every_limit(name, retime, scale, events):
     c = contract(name)
-    ex = Executor(c, ExecutorConfig(speed_scale=scale, speed_scale_rate_per_s=5.0))
+    ex = Executor(c, ExecutorConfig(speed_scale=scale, speed_scale_rate_per_s=5.0, retime=retime))
     rest, base, rec = rest_action(c), rest_state(c), Recording()
     now, chunk_id = 0.01, 0
     ex.tick(now, MeasuredState(now, base.joints, base.poses))
@@ -154,7 +155,7 @@ def test_a_feasible_plan_at_scale_s_takes_the_same_path_in_one_over_s_the_time(s
 
 def test_status_reports_the_committed_steps_on_the_stretched_clock():
     c = contract("aloha_bimanual")
-    ex = Executor(c, ExecutorConfig(speed_scale=0.5))
+    ex = Executor(c, ExecutorConfig(speed_scale=0.5, retime=True))
     rest, base = rest_action(c), rest_state(c)
     now = 0.01
     ex.tick(now, MeasuredState(now, base.joints, base.poses))

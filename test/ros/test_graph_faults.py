@@ -31,6 +31,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_healthy(port: int, server: RosProcess, timeout_s: float = 120.0) -> None:
+    """Until the policy server answers /healthz (loading a model on a busy machine takes a while)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        assert server.popen.poll() is None and time.monotonic() < deadline, f"no server: {server.stderr()[-1500:]}"
+        time.sleep(0.5)
+
+
 @pytest.mark.parametrize("where", ["local", "remote"])
 def test_killed_policy_makes_the_executor_halt_and_report_error(ros_node, domain_id, tmp_path, where):
     """local: policy_node killed. remote: the policy server (wall-oss-ros serve) that policy_node's openpi
@@ -50,6 +66,7 @@ def test_killed_policy_makes_the_executor_halt_and_report_error(ros_node, domain
         port = free_port()
         victim = RosProcess("../../wall_oss_ros/tools/cli.py", "serve", str(ckpt), "--port", str(port), "--device",
                             "cpu", domain_id=domain_id)
+        wait_healthy(port, victim)
         policy = RosProcess("../../wall_oss_ros/ros/policy_node.py", "--activate", "--ros-args", "-p",
                             "backend:=openpi", "-p", f"server_uri:=ws://127.0.0.1:{port}", "-p",
                             "instruction:=insert the peg", "-p", "server_timeout_s:=5.0", domain_id=domain_id)

@@ -25,7 +25,9 @@ class ExecutorConfig:
     step_cap_factor: float = 1.5  # default max step per tick = factor x velocity_max / control_hz
     speed_scale: float = 1.0  # the plan runs this many times as fast as real time, in (0, 1] (core/plan_clock.py)
     speed_scale_rate_per_s: float = 1.0  # fastest change of the running speed scale [1/s]
-    retime: bool = True  # slow the plan's clock where it is infeasible, instead of chasing it (core/retiming.py)
+    # Slow the plan's clock where a chunk is infeasible, instead of chasing it (core/retiming.py). Off by default
+    # until its closed-loop behaviour with jittery policies is settled (docs/explanation/executor-and-safety.md).
+    retime: bool = False
 
     def __post_init__(self) -> None:
         if not self.control_hz > 0:

@@ -267,6 +267,8 @@ class PolicyNode(WallOssLifecycleNode):
             try:
                 self._infer(snapshot, images)
             except Exception as exc:  # a bad observation must not kill the worker
+                if not self._running:  # torn down meanwhile: the publishers are gone, and so is the reason
+                    return
                 self.get_logger().error(f"inference failed: {exc}", throttle_duration_sec=1.0)
                 self._diagnose(DiagnosticStatus.ERROR, f"inference failed: {exc}", {})
 
