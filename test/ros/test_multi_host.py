@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -58,12 +60,12 @@ def _run(domain_id, tmp_path, two_hosts, policy_side, stamp_offset_s: float = 0.
     commands and the executor's last status line."""
     robot_ns, _, gpu_ns, gpu_address, envs = two_hosts
     out = tmp_path / "commands.json"
+    others = policy_side(gpu_ns, gpu_address, envs, robot_ns)  # first: a server loads its model before serving
     robot = RosProcess("fake_robot.py", "--camera", "--duration-s", str(seconds), "--out", str(out),
                        "--stamp-offset-s", str(stamp_offset_s), domain_id=domain_id, netns=robot_ns,
                        env=envs[robot_ns])
     executor = node_process("executor_node", domain_id, netns=robot_ns, env=envs[robot_ns], autostart=True,
                             chunk_timeout_s=3.0, max_chunk_age_s=2.0, tracking_grace_s=1.0, follow_window_s=0.0)
-    others = policy_side(gpu_ns, gpu_address, envs, robot_ns)
     try:
         robot.read_json_line(timeout_s=60)
         assert robot.wait(timeout_s=seconds + 60) == 0, robot.stderr()[-2000:]
@@ -106,6 +108,12 @@ def test_the_remote_backend_crosses_the_link(domain_id, tmp_path, two_hosts, tin
     def policy(gpu_ns, gpu_address, envs, robot_ns):
         server = RosProcess("../../wall_oss_ros/tools/cli.py", "serve", str(tiny_checkpoint), "--host", gpu_address,
                             "--port", "8765", "--device", "cpu", domain_id=domain_id, netns=gpu_ns, env=envs[gpu_ns])
+        deadline = time.monotonic() + 180  # loading the model on a busy machine: serving only once it answers
+        line = ""
+        while "serving" not in line:
+            assert server.popen.poll() is None and time.monotonic() < deadline, f"no server: {server.stderr()}"
+            if select.select([server.popen.stdout], [], [], 1.0)[0]:
+                line = server.popen.stdout.readline()
         node = node_process("policy_node", domain_id, netns=robot_ns, env=envs[robot_ns], backend="openpi",
                             server_uri=f"ws://{gpu_address}:8765", server_timeout_s=10.0, instruction="insert the peg")
         return [node, server]
