@@ -32,6 +32,11 @@ class KnotSpline:
         self._c3, self._c2, self._c1, self._c0 = c[0], c[1], c[2], c[3]
         self._breaks = self._x.tolist()
 
+    @property
+    def piecewise(self) -> CubicSpline | None:
+        """scipy's spline (derivatives by its second argument; NaN outside the knots), None for one knot."""
+        return self._spline
+
     def sample(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Value and time derivative at t; clamped to the first / last knot outside the knot range."""
         if self._spline is None or t >= self._breaks[-1]:

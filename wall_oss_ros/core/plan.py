@@ -80,7 +80,7 @@ class Plan:
     def path(self):  # noqa: ANN201 - scipy CubicSpline or None
         """The plan's spline as scipy's CubicSpline, derivatives by its second argument (None: a single knot
         or no plan); NaN outside the knots."""
-        return None if self._spline is None else self._spline._spline
+        return None if self._spline is None else self._spline.piecewise
 
     def sample(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Target and its rate at t (held at the last knot after the end)."""

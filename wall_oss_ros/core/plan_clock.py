@@ -84,12 +84,16 @@ class PlanClock:
         while len(h) > 2 and h[1][0] <= self.now - self.history_s:
             h.popleft()
 
+    def _series(self) -> tuple[list[float], list[float], list[float]]:
+        """The history as (times, plan times, scheduled plan times)."""
+        times, taus, scheduled = zip(*self._history, strict=True)
+        return list(times), list(taus), list(scheduled)
+
     def plan_time(self, t: float) -> float:
         """τ at time t: from the history for a past t, at the speed scale beyond now."""
         if t >= self.now:
             return self.tau + (t - self.now) * self.nominal
-        times = [entry[0] for entry in self._history]
-        taus = [entry[1] for entry in self._history]
+        times, taus, _ = self._series()
         if t <= times[0]:  # older than the history: as if it ran at the speed scale since
             return taus[0] - (times[0] - t) * self.nominal
         return float(np.interp(t, times, taus))
@@ -103,9 +107,7 @@ class PlanClock:
         chunk's observation): the plan time the speed scale alone would have covered, less what was covered."""
         if not self._history or math.isnan(since):
             return 0.0
-        times = [entry[0] for entry in self._history]
-        taus = [entry[1] for entry in self._history]
-        scheduled = [entry[2] for entry in self._history]
+        times, taus, scheduled = self._series()
         start = max(since, times[0])
         if start >= self.now:
             return 0.0

@@ -90,8 +90,6 @@ class Retimer:
         self.velocity_max = np.asarray(velocity_max, dtype=float)
         self.acceleration_max = np.asarray(acceleration_max, dtype=float)
         self.computed = 0  # profiles computed (for benchmarks and tests)
-        self.fallbacks = 0  # profiles from the controllable sets alone (the start was too fast to stay on them)
-        self.failures = 0  # TOPP-RA found no controllable set (the plan then holds its rate)
         logging.getLogger("toppra").setLevel(logging.ERROR)  # its warnings are answered here
 
     def feasible(self, d1: np.ndarray, d2: np.ndarray, rate: float) -> bool:
@@ -129,7 +127,5 @@ class Retimer:
             # Too fast here to slow down in time for what follows (or the forward pass failed numerically):
             # the upper bound of the controllable sets, a rate from which every later limit is still met,
             # which the clock then follows from the rate it has.
-            self.fallbacks += 1
             return Profile(grid, np.sqrt(np.maximum(controllable[:, 1], 0.0)))
-        self.failures += 1  # no controllable set: hold the rate the plan has now
-        return Profile(np.array([start, end]), np.full(2, sd_start))
+        return Profile(np.array([start, end]), np.full(2, sd_start))  # no controllable set: hold the rate

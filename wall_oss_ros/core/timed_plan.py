@@ -59,11 +59,6 @@ class TimedPlan:
         """Real time the plan is behind the schedule of the chunk it follows [s]."""
         return 0.0 if self.plan.empty else self.clock.lag_s(self._schedule_start)
 
-    @property
-    def retimed(self) -> bool:
-        """Whether the plan now runs slower than the speed scale where it is infeasible."""
-        return self._profile is not None
-
     # ---------------------------------------------------------------- plan
     def clear(self) -> None:
         self.plan.clear()
