@@ -183,7 +183,7 @@ class Executor:
         self.chunk_arrival_latency_s = math.nan  # t_obs of the latest accepted chunk → its arrival [s]
 
     def _retimer(self) -> Retimer:
-        """TOPP-RA over the plan's position-like columns: joint and gripper positions with their axis limits,
+        """The retimer over the plan's position-like columns: joint and gripper positions with their axis limits,
         end-effector x, y, z with their Cartesian limits (the IK stage's for arms through IK)."""
         cols, vmax, amax = [], [], []
         for ga in self.groups:

@@ -27,7 +27,7 @@ class ExecutorConfig:
     speed_scale_rate_per_s: float = 1.0  # fastest change of the running speed scale [1/s]
     # Slow the plan's clock where a chunk is infeasible, instead of chasing it (core/retiming.py). Off by default
     # until its closed-loop behaviour with jittery policies is settled (docs/explanation/executor-and-safety.md).
-    retime: bool = False
+    retime: bool = True
 
     def __post_init__(self) -> None:
         if not self.control_hz > 0:

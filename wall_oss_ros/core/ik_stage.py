@@ -246,13 +246,19 @@ class IkStage:
         turn_allowed = float(c.velocity_max[arm.rot].min()) * self.period_s
         return min(share, turn_allowed / turned) if turned > turn_allowed else share
 
-    def singular_stops(self, stop_end: np.ndarray) -> np.ndarray:
-        """Axes of the arms whose fastest stop (joint limiter, ending at stop_end) would end at or past the
-        singularity stop threshold, closer to it than the last accepted stop: that step must be refused."""
-        refused = np.zeros(len(stop_end), dtype=bool)
+    def singular_stops(self, q: np.ndarray, path_q: np.ndarray) -> np.ndarray:
+        """Axes of the arms whose new joint state q or fastest stop (joint limiter, path_q: (K, n), one per
+        tick to rest, may be empty) would reach the singularity stop threshold, closer to it than the last
+        accepted stop: that step must be refused. The condition number along a stop need not be largest at its
+        end (a tip moving past the singular direction): in the decelerate band the new state and every tick of
+        the stop are checked."""
+        refused = np.zeros(len(q), dtype=bool)
         for arm in self.arms:
-            condition = arm.ik.condition(stop_end[arm.axes])
-            if condition >= arm.ik.config.singularity_stop_condition and condition > arm.stop_condition:
+            config = arm.ik.config
+            condition = arm.ik.condition((path_q[-1] if len(path_q) else q)[arm.axes])
+            if condition > config.singularity_decelerate_condition and len(path_q):
+                condition = max(condition, *(arm.ik.condition(p[arm.axes]) for p in (q, *path_q[:-1])))
+            if condition >= config.singularity_stop_condition and condition > arm.stop_condition:
                 refused[arm.axes] = True
             else:
                 arm.stop_condition = condition

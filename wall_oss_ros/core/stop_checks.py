@@ -47,7 +47,7 @@ class StopChecks:
             note(Intervention.COLLISION_HALT)
             fault = collision_fault(verdict)
         if ik is not None:
-            singular = ik.singular_stops(path_p[-1] if len(path_p) else lim.p)
+            singular = ik.singular_stops(lim.p, path_p)
             if singular.any():
                 refused |= singular
                 note(Intervention.SINGULARITY_HALT)

@@ -96,16 +96,11 @@ class TimedPlan:
         plan = self.plan
         # Retimed only where the chunk's own steps ask too much: the splice onto the previous plan (a robot
         # at rest joining a moving chunk, a chunk that starts where the robot was seen) is the follower's to
-        # catch up with, as without retiming. Up to the chunk's steps the rate goes linearly from this tick's
-        # to the profile's first.
+        # catch up with, as without retiming.
         blend = plan.config.crossfade_steps if plan.config.strategy is MergeStrategy.CROSSFADE else 0
         first = min(plan.anchors + blend, len(plan.times) - 1)
-        rate = self.clock.rate
-        profile = self.retimer.profile(path, max(start, float(plan.times[first])), plan.end_time(), plan.dt_s,
-                                       rate, self.clock.nominal)
-        if profile is not None and profile.times[0] > start:
-            profile = Profile(np.concatenate([[start], profile.times]), np.concatenate([[rate], profile.rates]))
-        self._profile = profile
+        self._profile = self.retimer.profile(path, start, max(start, float(plan.times[first])), plan.end_time(),
+                                             self.clock.rate, self.clock.nominal)
 
     def sample(self, ticks_ahead: int = 0) -> Motion:
         """The plan's target `ticks_ahead` control periods from now (at this tick's rate σ), with rates per
