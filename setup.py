@@ -35,9 +35,6 @@ setup(
         # Arm IK (core/inverse_kinematics.py): its QP solved by daqp; daqp.solve(H, f, A, bupper, blower)
         # with simple bounds first, and its exit flags, as in the tested range.
         "daqp>=0.5,<0.12",
-        # Retiming (core/retiming.py): TOPP-RA with the seidel solver, a duck-typed geometric path and
-        # compute_parameterization(..., return_data=True) returning the controllable sets, as in 0.6.
-        "toppra>=0.6.10,<0.7",
         # Remote inference (policy/remote/): openpi's framing over websockets' sync client and asyncio server
         # (websockets 13+: recv(timeout=), process_request(connection, request)); msgpack for the codec.
         "websockets>=13,<18",

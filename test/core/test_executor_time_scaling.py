@@ -176,21 +176,27 @@ def test_status_reports_the_committed_steps_on_the_stretched_clock():
 
 
 # ---------------------------------------------------------------- the infeasible sine
-def _sine_run(retime: bool, seconds: float = 12.0, freq: float = 1.5, amp: float = 0.2) -> dict[str, float]:
+def _sine_run(retime: bool, seconds: float = 12.0, freq: float = 1.5, amp: float = 0.2,
+              then: tuple[float, float] | None = None) -> dict[str, float]:
     """The waist told to follow a 1.5 Hz, 0.2 rad sine (119 % of its acceleration limit), a chunk every 60 ms
     from an observation 50 ms old, by a policy that continues the motion from where it saw the robot (the
     phase the robot had reached along the path then, as a closed-loop policy's next chunk starts from the
-    observed state). Tracking error: the command against the sine at the phase the plan is at."""
+    observed state). Tracking error: the command against the sine at the phase the plan is at. then: (time,
+    amplitude) from which the chunks continue the sine at another amplitude; the figures are from then on."""
     c = contract("aloha_bimanual")
     ex = Executor(c, ExecutorConfig(retime=retime))
     rest, base = rest_action(c), rest_state(c)
     now = 0.01
     ex.tick(now, MeasuredState(now, base.joints, base.poses))
     ex.start(now)
-    errors, k = [], 0
+    errors, rates, k = [], [], 0
+    switch = then[0] if then is not None else math.inf
+    measured_from = min(switch, 3.0)
     while now < seconds:
         k += 1
         now = 0.01 + k * ex.period_s
+        if now >= switch:
+            amp = then[1]
         if k % 6 == 0:
             phase0 = ex.timing.clock.plan_time(now - 0.05)
             values = np.tile(rest, (32, 1))
@@ -198,14 +204,16 @@ def _sine_run(retime: bool, seconds: float = 12.0, freq: float = 1.5, amp: float
             assert ex.on_chunk(Chunk(k, now - 0.05, c.dt_s, c.action_names, values, state_names=c.action_names,
                                      state=rest), now).accepted
         ex.tick(now, measured_from_commands(ex, now, base))
-        if now >= 3.0:
+        if now >= measured_from:
             target = rest[WAIST] + amp * np.sin(2 * np.pi * freq * ex.timing.tau)
             errors.append(ex.command_positions[WAIST] - target)
+            rates.append(ex.timing.clock.rate)
     e = np.array(errors)
     seconds_measured = len(e) * ex.period_s
     return {"std": float(e.std()), "max": float(np.abs(e).max()), "lag_s": ex.status(now).plan_lag_s,
             "sign_changes_per_s": np.count_nonzero(np.diff(np.sign(e)) != 0) / seconds_measured,
-            "swings_per_s": swings(e, SWING_RAD) / seconds_measured, "rate": ex.timing.clock.rate}
+            "swings_per_s": swings(e, SWING_RAD) / seconds_measured, "rate": ex.timing.clock.rate,
+            "rates": np.array(rates)}
 
 
 SWING_RAD = 0.05  # a swing crosses a quarter of the sine's amplitude on both sides of the path
@@ -216,10 +224,21 @@ def test_an_infeasible_sine_is_followed_along_its_path_without_a_limit_cycle():
     # Without retiming the follower swings at its limits around the target: from one side of it to the other
     # beyond 0.05 rad with the sine (3 times a second at 1.5 Hz), as far off as the motion is large.
     assert chased["std"] > 0.2 and chased["swings_per_s"] >= 2.5
-    # Retimed (TOPP-RA keeps 70 % of a_max: the plan runs at about 0.8 of its speed): on the path within the
-    # issue's 0.03 rad (std), never swinging across it, its error changing sign no more often than the motion
+    # Retimed (one rate per chunk keeping 70 % of a_max: the plan runs at about 0.8 of its speed): on the path
+    # within the issue's 0.03 rad (std), never swinging across it, its error changing sign no more often than the motion
     # reverses (2 per period at the retimed rate: the lag of the averaged feed-forward, not an oscillation of
     # its own), and the plan reports how far behind schedule it runs.
     assert retimed["std"] <= 0.03 and retimed["swings_per_s"] == 0.0
     assert retimed["sign_changes_per_s"] <= 2 * 1.5 * retimed["rate"] + 0.2
     assert 0.6 < retimed["rate"] < 0.9 and retimed["lag_s"] > 0.0
+
+
+def test_a_clock_slowed_by_infeasible_chunks_comes_back_to_the_scale_with_feasible_ones():
+    """The sine at 119 % of a_max for 3 s (the clock at about 0.8), then at half the amplitude (60 %, within the
+    limits): the next chunks bring the clock back to the scale within half a second, on the path throughout."""
+    run = _sine_run(True, seconds=5.0, then=(3.0, 0.1))
+    rates = run["rates"]
+    assert rates[0] < 0.9  # still slowed when the feasible chunks begin
+    assert np.all(rates[50:] == 1.0)  # back at the scale 0.5 s later, and staying there
+    assert np.all(np.diff(rates) >= -1e-9)  # rising, not hunting
+    assert run["std"] <= 0.03 and run["swings_per_s"] == 0.0

@@ -69,8 +69,8 @@ PARAMS = (
           "i·dt/speed_scale, same path, limits unchanged (a low-speed first rollout); settable at runtime "
           "(ros2 param set), reached at speed_scale_rate_per_s"),
     Param("speed_scale_rate_per_s", 1.0, "fastest change of the running speed scale [1/s]"),
-    Param("retime", True, "slow the plan along its path where a chunk asks for more than the limits allow "
-          "(TOPP-RA), instead of chasing the time-indexed target (opt-in for now)"),
+    Param("retime", True, "slow the plan along its path where a chunk asks for more than the limits allow, "
+          "instead of chasing the time-indexed target"),
     Param("chunk_timeout_s", 1.0, "halt when no chunk was accepted for this long [s]"),
     Param("max_observation_age_s", 0.5, "halt when the measured state is older than this [s]"),
     Param("tracking_grace_s", 0.2, "tracking error must persist this long before a fault [s]"),
