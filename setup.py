@@ -60,7 +60,9 @@ setup(
         # example-robot-data: the TIAGo++ URDF (two 7-DoF arms, torso, head, base) of the mobile robot.
         "sim": ["mujoco>=3.1", "gym-aloha>=0.1.1", "example-robot-data>=4.1"],
         # mcap-ros2-support: bags written by another tool than ours in the tests (its own CDR encoder).
-        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "psutil>=5.9", "mcap-ros2-support>=0.5,<0.7"],
+        # msgpack-numpy: the reference the wall-x codec is tested against (its decoder is never used).
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "psutil>=5.9", "mcap-ros2-support>=0.5,<0.7",
+                "msgpack-numpy>=0.4.8,<0.5"],
     },
     entry_points={"console_scripts": console_scripts()},
 )

@@ -9,6 +9,7 @@ match their data, frames and arrays within size limits. Every malformed frame ra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -32,7 +33,7 @@ def _pack(obj: Any) -> Any:
     return obj
 
 
-def _dtype(value: Any) -> np.dtype:
+def wire_dtype(value: Any) -> np.dtype:
     if not isinstance(value, str | bytes):
         raise ProtocolError(f"dtype must be a string, got {type(value).__name__}")
     try:
@@ -44,20 +45,23 @@ def _dtype(value: Any) -> np.dtype:
     return dtype
 
 
+def wire_array(data: Any, dtype: np.dtype, shape: Any) -> np.ndarray:
+    """An array from its bytes, checked: bytes data, a shape of non-negative integers, sizes that agree."""
+    if not isinstance(data, bytes) or not isinstance(shape, list | tuple) or \
+            not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise ProtocolError("an array needs bytes data and a shape of non-negative integers")
+    count = int(np.prod(shape, dtype=object)) if shape else 1
+    if count * dtype.itemsize != len(data):
+        raise ProtocolError(f"array of shape {tuple(shape)} and dtype {dtype} needs {count * dtype.itemsize} "
+                            f"bytes, got {len(data)}")
+    return np.frombuffer(data, dtype=dtype).reshape(tuple(shape)).copy()  # writable, owning its memory
+
+
 def _unpack(obj: dict) -> Any:
     if b"__ndarray__" in obj:
-        data, shape = obj.get(b"data"), obj.get(b"shape")
-        dtype = _dtype(obj.get(b"dtype"))
-        if not isinstance(data, bytes) or not isinstance(shape, list | tuple) or \
-                not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
-            raise ProtocolError("an array needs bytes data and a shape of non-negative integers")
-        count = int(np.prod(shape, dtype=object)) if shape else 1
-        if count * dtype.itemsize != len(data):
-            raise ProtocolError(f"array of shape {tuple(shape)} and dtype {dtype} needs {count * dtype.itemsize} "
-                                f"bytes, got {len(data)}")
-        return np.frombuffer(data, dtype=dtype).reshape(tuple(shape)).copy()  # writable, owning its memory
+        return wire_array(obj.get(b"data"), wire_dtype(obj.get(b"dtype")), obj.get(b"shape"))
     if b"__npgeneric__" in obj:
-        dtype = _dtype(obj.get(b"dtype"))
+        dtype = wire_dtype(obj.get(b"dtype"))
         try:
             return dtype.type(obj.get(b"data"))
         except (TypeError, ValueError, OverflowError) as exc:
@@ -71,12 +75,18 @@ def packb(obj: Any) -> bytes:
 
 def unpackb(frame: bytes) -> Any:
     """Decode one frame; ProtocolError for anything malformed or too large."""
+    return decode_frame(frame, _unpack)
+
+
+def decode_frame(frame: bytes, object_hook: Callable[[dict], Any]) -> Any:
+    """A msgpack frame decoded with object_hook for its maps, within MAX_FRAME_BYTES; ProtocolError for
+    anything malformed (shared by the servers' codecs, which differ only in how an array is written)."""
     if not isinstance(frame, bytes | bytearray | memoryview):
         raise ProtocolError(f"expected a binary frame, got {type(frame).__name__}")
     if len(frame) > MAX_FRAME_BYTES:
         raise ProtocolError(f"frame of {len(frame)} bytes over the limit of {MAX_FRAME_BYTES}")
     try:
-        return msgpack.unpackb(frame, object_hook=_unpack, strict_map_key=False)
+        return msgpack.unpackb(frame, object_hook=object_hook, strict_map_key=False)
     except ProtocolError:
         raise
     except (msgpack.UnpackException, ValueError, TypeError, OverflowError, RecursionError) as exc:
