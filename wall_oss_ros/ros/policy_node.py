@@ -48,14 +48,19 @@ WAITING_NEWS_S = 1.0  # a reason to wait is said on the console once it has last
 NO_INSTRUCTION = ("no instruction: set the policy's instruction parameter (launch: instruction:=\"...\") or "
                   "publish a std_msgs/String on /instruction")
 
+REMOTE_BACKENDS = ("openpi", "wallx")  # policies on a server, over a websocket
+
 PARAMS = (
     Param("contract", "aloha_bimanual", "robot contract: a name under config/robots/ or a YAML path"),
     Param("backend", "local", "local (the checkpoint on this machine's torch) | openpi (a policy server at "
-          "server_uri speaking openpi's websocket protocol, e.g. wall-oss-ros serve on a GPU box)"),
+          "server_uri speaking openpi's websocket protocol, e.g. wall-oss-ros serve on a GPU box) | wallx (the "
+          "wall-x 1.1.0 server, its fields mapped by server_schema)"),
     Param("checkpoint", "", "WALL-OSS checkpoint directory (transformers, lerobot or upstream layout); backend local"),
-    Param("server_uri", "", "backend openpi: ws://host:port of the policy server"),
+    Param("server_uri", "", "backend openpi / wallx: ws://host:port of the policy server"),
+    Param("server_schema", "", "backend wallx: what the server's fields mean in the contract, a name under "
+          "config/servers/ (e.g. wallx_bimanual_ee) or a YAML path"),
     Param("server_api_key_env", "", "backend openpi: environment variable holding the server's API key; empty: none"),
-    Param("server_timeout_s", 5.0, "backend openpi: the longest one chunk's round trip may take [s]"),
+    Param("server_timeout_s", 5.0, "backend openpi / wallx: the longest one chunk's round trip may take [s]"),
     Param("device", "", "torch device; empty: cuda when available, else cpu"),
     Param("cpu_threads", 0, "torch intra-op CPU threads; 0: torch's default (every core)"),
     Param("dtype", "", "bfloat16 | float32; empty: bfloat16 on CUDA, float32 on CPU (layer norms and the action "
@@ -103,9 +108,9 @@ class PolicyNode(WallOssLifecycleNode):
         self.p = declare(self, PARAMS)
         try:
             self.contract = resolve_contract(self.p["contract"])
-            if self.p["backend"] not in ("local", "openpi"):
-                raise ValueError(f"backend must be local or openpi, got {self.p['backend']!r}")
-            if self.p["backend"] == "openpi":  # no torch on this machine needed
+            if self.p["backend"] not in ("local", *REMOTE_BACKENDS):
+                raise ValueError(f"backend must be local, openpi or wallx, got {self.p['backend']!r}")
+            if self.p["backend"] in REMOTE_BACKENDS:  # no torch on this machine needed
                 return self._configure_remote(state)
             from wall_oss_ros.policy.loader import load_backend
             from wall_oss_ros.policy.wall_oss.backend_wall_oss import torch_dtype
@@ -131,14 +136,28 @@ class PolicyNode(WallOssLifecycleNode):
         halts on its chunk timeout meanwhile, as for a dead local policy)."""
         import os
 
-        from wall_oss_ros.policy.remote.openpi_backend import OpenpiBackend, RemotePolicyError
+        from wall_oss_ros.policy.remote.websocket_client import RemotePolicyError
 
-        key_env = self.p["server_api_key_env"]
-        api_key = os.environ.get(key_env) if key_env else None
-        if key_env and not api_key:
-            raise ValueError(f"server_api_key_env {key_env!r}: the variable is not set")
-        self.backend = OpenpiBackend(self.p["server_uri"], self.contract, api_key=api_key,
-                                     timeout_s=float(self.p["server_timeout_s"]))
+        if self.p["backend"] == "wallx":
+            from wall_oss_ros.policy.remote.wallx_backend import WallxBackend
+            from wall_oss_ros.policy.remote.wallx_schema import load_schema
+
+            if not self.p["server_schema"]:
+                raise ValueError("backend wallx needs server_schema (e.g. wallx_bimanual_ee)")
+            if self.p["rtc"]:
+                raise ValueError("backend wallx: the wall-x server has no real-time chunking; set rtc false")
+            self.backend = WallxBackend(self.p["server_uri"], self.contract,
+                                        load_schema(self.p["server_schema"], self.contract),
+                                        timeout_s=float(self.p["server_timeout_s"]))
+        else:
+            from wall_oss_ros.policy.remote.openpi_backend import OpenpiBackend
+
+            key_env = self.p["server_api_key_env"]
+            api_key = os.environ.get(key_env) if key_env else None
+            if key_env and not api_key:
+                raise ValueError(f"server_api_key_env {key_env!r}: the variable is not set")
+            self.backend = OpenpiBackend(self.p["server_uri"], self.contract, api_key=api_key,
+                                         timeout_s=float(self.p["server_timeout_s"]))
         try:
             self.backend.warmup()
             self.get_logger().info(f"policy server {self.p['server_uri']}: {self.backend.metadata}")
@@ -168,7 +187,8 @@ class PolicyNode(WallOssLifecycleNode):
         self.create_subscription(ExecutorStatus, self.p["status_topic"], self._on_status, reliable)
         self._frames_received = {cam.name: 0 for cam in self.contract.cameras}
         self.create_timer(1.0, self._observation_diagnostics)
-        where = (f"policy server {self.p['server_uri']}" if self.p["backend"] == "openpi" else
+        remote = self.p["backend"] in REMOTE_BACKENDS
+        where = (f"{self.p['backend']} policy server {self.p['server_uri']}" if remote else
                  f"{self.backend.layout} checkpoint on {self.backend.device} ({self.backend.dtype}, "
                  f"{self.backend.prediction_mode} mode)")
         self.get_logger().info(f"configured: {where}, horizon {self.backend.horizon}, contract {self.contract.name}")
