@@ -180,3 +180,91 @@ def test_a_remote_policy_server_makes_the_chunks_and_its_loss_stops_them(ros_nod
     finally:
         node.stop()
         server.stop()
+
+
+class EeRobot:
+    """The bimanual_ee contract's three compressed cameras (the front one a solid colour), both arms'
+    measured poses and the grippers' joint states, each round with one stamp."""
+
+    def __init__(self, ros_node) -> None:
+        import cv2
+        from geometry_msgs.msg import PoseStamped
+        from sensor_msgs.msg import CompressedImage
+
+        self.node, self.c = ros_node, contract("bimanual_ee")
+        self.cameras = {cam.name: ros_node.create_publisher(CompressedImage, cam.topic, qos_profile_sensor_data)
+                        for cam in self.c.cameras}
+        self.poses = {g.name: ros_node.create_publisher(PoseStamped, g.state_topic, qos_profile_sensor_data)
+                      for g in self.c.groups if g.state_topic}
+        self.joints = ros_node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
+        self.chunks: list[ActionChunk] = []
+        ros_node.create_subscription(ActionChunk, "/policy_node/action_chunk", self.chunks.append,
+                                     QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE))
+        front = np.empty((120, 160, 3), dtype=np.uint8)
+        front[:] = (200, 60, 10)  # RGB
+        rest = np.random.default_rng(1).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+        self.jpeg = {name: cv2.imencode(".jpg", cv2.cvtColor(front if name == "face_view" else rest,
+                                                             cv2.COLOR_RGB2BGR))[1].tobytes()
+                     for name in self.cameras}
+        self.published: list[float] = []
+        self.PoseStamped, self.CompressedImage = PoseStamped, CompressedImage
+
+    def feed(self) -> None:
+        stamp = sec_to_stamp(time.time())
+        for name, pub in self.cameras.items():
+            msg = self.CompressedImage(format="jpeg", data=self.jpeg[name])
+            msg.header.stamp = stamp
+            pub.publish(msg)
+        for i, pub in enumerate(self.poses.values()):
+            pose = self.PoseStamped()
+            pose.header.stamp, pose.header.frame_id = stamp, "base_link"
+            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = 0.3, 0.2 - 0.4 * i, 0.4
+            pose.pose.orientation.x, pose.pose.orientation.w = 1.0, 0.0  # pointing down
+            pub.publish(pose)
+        state = JointState(name=["left_gripper_joint", "right_gripper_joint"], position=[0.04, 0.02])
+        state.header.stamp = stamp
+        self.joints.publish(state)
+        self.published.append(stamp_to_sec(stamp))
+        spin_until(self.node, lambda: False, 1 / 30)
+
+    def feed_until(self, condition, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition() and time.monotonic() < deadline:
+            self.feed()
+
+
+def test_a_wall_x_server_makes_the_chunks_and_a_wrong_setting_is_refused_at_configure(ros_node, domain_id):
+    """backend wallx against the wall-x server stand-in: chunks stamped with the frames' t_obs, holding what
+    the server's rows say (the front camera's colour as the model saw it: RGB); a missing schema or RTC on
+    fail the node's configure with the reason."""
+    from test.support.wallx_standin import HORIZON, STEP_M, StandinPolicy, StandinServer
+
+    server = StandinServer(StandinPolicy())
+    port = server.start()
+    robot = EeRobot(ros_node)
+    node = node_process("policy_node", domain_id, contract="bimanual_ee", backend="wallx",
+                        server_uri=f"ws://127.0.0.1:{port}", server_schema="wallx_bimanual_ee",
+                        server_timeout_s=30.0, instruction="pick up the cup")
+    try:
+        robot.feed_until(lambda: len(robot.chunks) >= 2)
+    finally:
+        node.stop()
+        server.stop()
+    assert len(robot.chunks) >= 2, f"no chunks; policy_node stderr:\n{node.stderr()[-2000:]}"
+    for chunk in robot.chunks:
+        assert stamp_to_sec(chunk.header.stamp) in robot.published
+        assert tuple(chunk.action_names) == robot.c.action_names and (chunk.horizon, chunk.dim) == (HORIZON, 20)
+        first = np.asarray(chunk.values).reshape(chunk.horizon, chunk.dim)[0]
+        np.testing.assert_allclose(first[:3], STEP_M * np.array([200, 60, 10]) / 255, atol=STEP_M * 4 / 255)
+    for wrong, reason in (({}, "backend wallx needs server_schema"),
+                          ({"server_schema": "wallx_bimanual_ee", "rtc": True}, "no real-time chunking"),
+                          ({"server_schema": "wallx_bimanual_ee", "contract": "aloha_bimanual"},
+                           "written for contract 'bimanual_ee'")):
+        parameters = {"contract": "bimanual_ee", "backend": "wallx", "server_uri": "ws://127.0.0.1:9", **wrong}
+        node = node_process("policy_node", domain_id, **parameters)
+        log, deadline = "", time.monotonic() + 60
+        while "configure failed" not in log and time.monotonic() < deadline:
+            time.sleep(0.2)
+            log += node.stderr()
+        node.stop()
+        assert "configure failed: " in log and reason in log, log[-1500:]
