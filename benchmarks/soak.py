@@ -52,8 +52,9 @@ def run(duration_s: float, domain_id: int, real_time_factor: float) -> dict:
     graph_file.write_text(yaml.safe_dump(graph(ckpt, "AlohaInsertion-v0", "cpu", 15.0, False, real_time_factor)))
     env = {**os.environ, **ros_environment(domain_id=domain_id), "PYTHONUNBUFFERED": "1"}
     os.environ.update(ros_environment(domain_id=domain_id))
+    node_log = (tmp / "nodes.log").open("w")  # the nodes' console: the reasons behind any counted intervention
     bringup = subprocess.Popen([sys.executable, "-m", "wall_oss_ros.tools.cli", "bringup", str(graph_file)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+                               stdout=subprocess.PIPE, stderr=node_log, text=True, start_new_session=True)
     started_line = bringup.stdout.readline()
     pids = {name: int(pid) for name, pid in re.findall(r"(\w+) \(pid (\d+)\)", started_line)}
     rclpy.init()
@@ -93,6 +94,7 @@ def run(duration_s: float, domain_id: int, real_time_factor: float) -> dict:
     finally:
         os.killpg(bringup.pid, signal.SIGINT)
         bringup.wait(timeout=30)
+        node_log.close()
         node.destroy_node()
         rclpy.try_shutdown()
     warm = max(10.0, duration_s / 5)
@@ -127,7 +129,16 @@ def run(duration_s: float, domain_id: int, real_time_factor: float) -> dict:
         "executor_message": executor_diag.get("message"),
         "interventions": {k.removeprefix("interventions/"): int(v) for k, v in executor_diag.items()
                           if k.startswith("interventions/")},
+        "warnings_and_errors": problems(tmp / "nodes.log"),
     }
+
+
+def problems(log: Path, keep: int = 12) -> list[str]:
+    """The nodes' WARN, ERROR and FATAL lines but the gripper clamp the random model causes all along (at most
+    `keep`, the first ones): what a counted rejection or fault was."""
+    lines = [line for line in log.read_text(errors="replace").splitlines()
+             if re.search(r"\[(WARN|ERROR|FATAL)\]", line) and "gripper target was clamped" not in line]
+    return lines[:keep]
 
 
 def main() -> int:

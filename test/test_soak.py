@@ -21,7 +21,8 @@ def test_thirty_second_soak(domain_id, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["sim_time_s"] >= 29.9 and report["chunks"] > 10
-    assert report["executor_state"] == "RUNNING" and report["interventions"]["nonfinite"] == 0
+    assert report["executor_state"] == "RUNNING" and report["interventions"]["nonfinite"] == 0, \
+        (report["executor_message"], report["interventions"], report["warnings_and_errors"])
     assert isinstance(report["missed_deadlines"], int)
     # At the robot, not only at the executor, and coarsely: gym-aloha's arm joints are P-only position servos
     # that overshoot commands within the limits to 96–122 % of a velocity limit in this soak (and ring to 13×
