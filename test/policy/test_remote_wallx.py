@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -280,3 +281,37 @@ def test_no_reply_crashes_the_parser(ee, reply, raw):
     except ProtocolError:
         return
     assert result.actions.shape[1] == ee.action_dim and np.all(np.isfinite(result.actions))
+
+
+# ---------------------------------------------------------------- against the wall-x code's own numbers
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "wallx_geometry_reference.json"
+
+
+def test_poses_convert_as_the_wall_x_code_converts_them(ee):
+    """Numbers written by wall-x 1.1.0's own geometry functions (euler_to_matrix_zyx_*, so3_to_euler_zyx_*):
+    the Euler angles we send denote the rotation our state holds as wall-x reads them, the angles wall-x
+    derives from a 6-D rotation (non-orthonormal ones included) are the ones we send, and rows wall-x
+    writes decode to wall-x's rotation."""
+    import json
+
+    from wall_oss_ros.policy.remote.wallx_messages import wire_pose
+
+    reference = json.loads(REFERENCE.read_text())
+    arm = schema(ee).arms[0]
+    base = observation().state
+    for case in reference["so3_to_euler_zyx"]:
+        state = base.copy()
+        state[3:9] = case["rot6d"]
+        sent = wire_pose(ee, arm, state)[3:6]
+        np.testing.assert_allclose(np.angle(np.exp(1j * (sent - case["euler_rpy"]))), 0.0, atol=1e-9)
+    for case in reference["euler_to_matrix_zyx"]:
+        state = base.copy()
+        state[3:9] = case["rot6d"]  # wall-x's 6-D layout is ours: the first two rows
+        np.testing.assert_allclose(rot6d_to_matrix(state[3:9]), case["matrix"], atol=1e-12)
+        sent = wire_pose(ee, arm, state)
+        np.testing.assert_allclose(zyx_matrix(*sent[3:6]), case["matrix"], atol=1e-9)
+        rows = {a.key: [wire_pose(ee, a, base).tolist()] * 2 for a in schema(ee).arms}
+        rows[arm.key] = [wire_pose(ee, arm, base).tolist(), [*base[:3], *case["euler_rpy"], base[9]]]
+        result = parse_response(rows, observation(), ee, schema(ee), 0.0, 0.0)
+        delta = rot6d_to_matrix(result.actions[0, 3:9])
+        np.testing.assert_allclose(delta @ rot6d_to_matrix(base[3:9]), case["matrix"], atol=1e-9)
