@@ -126,7 +126,7 @@ class LocalBehindWallx:
 
 def run_wallx(cameras: int, requests: int, root: Path) -> dict[str, float]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's test/support
-    from test.support.wallx_standin import StandinServer, packb
+    from test.support.serving_standin import StandinServer, packb
 
     raw = yaml.safe_load(config_path("robots", "bimanual_ee.yaml").read_text())
     raw["cameras"] = raw["cameras"][:cameras]

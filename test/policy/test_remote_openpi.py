@@ -180,3 +180,40 @@ def test_wall_oss_ros_serve_runs_as_its_own_process(tiny_checkpoint, aloha):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0, proc.stderr.read()
+
+
+def test_our_client_reads_an_openpi_server_made_of_openpi_clients_codec(aloha):
+    """openpi's serving loop (metadata frame first, `server_timing` added, a failure as the traceback in a
+    text frame then close 1011) with openpi-client's own msgpack-numpy, and a policy that answers as
+    openpi's do: only `actions`, float32, no names (taken in the contract's order)."""
+    from test.support.serving_standin import StandinServer
+
+    class Policy:
+        fail = False
+
+        def infer(self, obs: dict) -> dict:
+            if self.fail:
+                raise RuntimeError("policy exploded (stand-in)")
+            state = np.asarray(obs["state"], dtype=np.float32)
+            assert obs["images"]["top"].shape == (120, 160, 3) and obs["prompt"] == "insert the peg"
+            return {"actions": state[None, :] + 0.01 * np.arange(1, 11, dtype=np.float32)[:, None]}
+
+    policy = Policy()
+    server = StandinServer(policy, metadata={"policy": "pi0_aloha"}, packb=openpi_msgpack.packb,
+                           unpackb=openpi_msgpack.unpackb)
+    port = server.start()
+    try:
+        client = OpenpiBackend(f"ws://127.0.0.1:{port}", aloha, timeout_s=30.0, backoff_s=0.01)
+        result = client.infer(observation())
+        assert client.metadata == {"policy": "pi0_aloha"} and client.horizon == 10
+        np.testing.assert_allclose(result.actions, np.array(ARM * 2)[None, :] + 0.01 * np.arange(1, 11)[:, None],
+                                   rtol=1e-6)
+        assert result.action_names == aloha.action_names
+        policy.fail = True
+        with pytest.raises(RemotePolicyError, match=r"server error.*policy exploded"):
+            client.infer(observation())
+        policy.fail = False
+        time.sleep(0.05)
+        assert client.infer(observation()).actions.shape == (10, 14)  # reconnected
+    finally:
+        server.stop()

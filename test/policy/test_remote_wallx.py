@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from test.support import wallx_standin
+from test.support import serving_standin
 from test.support.robots import contract
-from test.support.wallx_standin import HORIZON, STEP_M, TURN_RAD, StandinPolicy, StandinServer, zyx_matrix
+from test.support.serving_standin import HORIZON, STEP_M, TURN_RAD, StandinPolicy, StandinServer, zyx_matrix
 from wall_oss_ros.core.contract import load_contract
 from wall_oss_ros.core.resources import config_path
 from wall_oss_ros.core.rotations import matrix_to_rot6d, rot6d_to_matrix
@@ -134,7 +134,7 @@ def test_the_chunk_is_the_servers_rows_after_row_0_relative_to_the_state_sent(ee
                                        atol=step * STEP_M * 3 / 255)  # relative position; JPEG: colour ±3 levels
             delta = rot6d_to_matrix(result.actions[k, pose.start + 3:pose.stop])  # R = dR · R_obs (base frame)
             np.testing.assert_allclose(delta @ rotation, zyx_matrix(0, 0, step * TURN_RAD) @ rotation, atol=1e-9)
-            np.testing.assert_allclose(result.actions[k, grip], obs.state[grip] + step * wallx_standin.GRIP)
+            np.testing.assert_allclose(result.actions[k, grip], obs.state[grip] + step * serving_standin.GRIP)
 
 
 def test_an_absolute_contract_gets_absolute_poses(ee, tmp_path):
@@ -163,7 +163,7 @@ def test_the_subtask_mode_sends_its_mode_and_brings_the_subtask(ee):
     policy = StandinPolicy()
     with served(policy) as uri:
         result = WallxBackend(uri, ee, schema(ee, infer_mode="flow_with_subtask"), timeout_s=30.0).infer(observation())
-    assert policy.seen[0]["infer_mode"] == "flow_with_subtask" and result.subtask == wallx_standin.SUBTASK
+    assert policy.seen[0]["infer_mode"] == "flow_with_subtask" and result.subtask == serving_standin.SUBTASK
 
 
 def test_the_raw_predict_action_reply_is_taken_in_the_contracts_action_slots(ee):
@@ -209,7 +209,7 @@ def test_a_server_killed_mid_request_fails_the_request_at_once(ee):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, wallx_standin.__file__, "--port", str(port), "--delay-s", "30"],
+    server = subprocess.Popen([sys.executable, serving_standin.__file__, "--port", str(port), "--delay-s", "30"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout.readline().strip() == "serving"

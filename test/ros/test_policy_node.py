@@ -237,7 +237,7 @@ def test_a_wall_x_server_makes_the_chunks_and_a_wrong_setting_is_refused_at_conf
     """backend wallx against the wall-x server stand-in: chunks stamped with the frames' t_obs, holding what
     the server's rows say (the front camera's colour as the model saw it: RGB); a missing schema or RTC on
     fail the node's configure with the reason."""
-    from test.support.wallx_standin import HORIZON, STEP_M, StandinPolicy, StandinServer
+    from test.support.serving_standin import HORIZON, STEP_M, StandinPolicy, StandinServer
 
     server = StandinServer(StandinPolicy())
     port = server.start()

@@ -1,16 +1,19 @@
-"""A stand-in for the wall-x 1.1.0 policy server, built only from what that server is made of, none of our
-code: msgpack with msgpack-numpy's encode/decode (what its `m.patch()` installs), websockets' asyncio
-server, OpenCV's base64 JPEG decoding on its single-request path (no channel conversion) or its batched
-path (BGR → RGB), and its reply schema: per arm (1+H) rows of [x y z roll pitch yaw grip] as Python
-lists, row 0 the state it was sent, `server_timing` added, a failure as a text frame with the traceback
-then close 1011 (or, on the batched path, `{"action": {}, "error": ...}`).
+"""Stand-ins for the policy servers robot stacks speak to; mainly the wall-x 1.1.0 server, built only from what
+that server is made of, none of our code: msgpack with msgpack-numpy's encode/decode (what its `m.patch()`
+installs), websockets' asyncio server, OpenCV's base64 JPEG decoding on its single-request path (no channel
+conversion) or its batched path (BGR → RGB), and its reply schema: per arm (1+H) rows of [x y z roll pitch yaw
+grip] as Python lists, row 0 the state it was sent, `server_timing` added, a failure as a text frame with the
+traceback then close 1011 (or, on the batched path, `{"action": {}, "error": ...}`).
 
 Its "model" makes a chunk the client can check: step k moves each arm's position by k·STEP_M times the
 mean (R, G, B)/255 of the front camera as the model receives it (so a channel swap shows), turns it by
 k·TURN_RAD about the base z axis, and opens the gripper by k·GRIP. Rotations are built from explicit
 Rz·Ry·Rx matrices, wall-x's convention, not from any library call the client also makes.
 
-Runs in a thread (`StandinServer`) or as its own process (`python wallx_standin.py --port N ...`, for
+The serving loop is openpi's too (wall-x took it from openpi): with openpi-client's codec passed in, the
+same server stands in for an openpi policy server.
+
+Runs in a thread (`StandinServer`) or as its own process (`python serving_standin.py --port N ...`, for
 tests that kill it mid-request).
 """
 
@@ -24,6 +27,7 @@ import math
 import threading
 import time
 import traceback
+from collections.abc import Callable
 
 import cv2
 import msgpack
@@ -110,20 +114,25 @@ def _health(connection, request):
 
 
 class StandinServer:
+    """The serving loop wall-x took from openpi's (`WebsocketPolicyServer`): openpi's is the same with
+    openpi-client's codec, given as packb / unpackb."""
+
     def __init__(self, policy: StandinPolicy, port: int = 0, metadata: dict | None = None,
-                 error_reply: bool = False) -> None:
+                 error_reply: bool = False, packb: Callable[[object], bytes] = packb,
+                 unpackb: Callable[[bytes], object] = unpackb) -> None:
         """error_reply: a failing inference answers as the batched path does ({"action": {}, "error"})."""
         self.policy, self.port, self.metadata, self.error_reply = policy, port, metadata or METADATA, error_reply
+        self._packb, self._unpackb = packb, unpackb
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
 
     async def _handler(self, websocket) -> None:
-        await websocket.send(packb(self.metadata))
+        await websocket.send(self._packb(self.metadata))
         while True:
             try:
-                obs = unpackb(await websocket.recv())
+                obs = self._unpackb(await websocket.recv())
                 start = time.monotonic()
                 try:
                     action = await asyncio.to_thread(self.policy.infer, obs)
@@ -132,7 +141,7 @@ class StandinServer:
                         raise
                     action = {"action": {}, "error": str(exc)}
                 action["server_timing"] = {"infer_ms": 1e3 * (time.monotonic() - start)}
-                await websocket.send(packb(action))
+                await websocket.send(self._packb(action))
             except websockets.ConnectionClosed:
                 break
             except Exception:
