@@ -47,7 +47,7 @@ def wait_healthy(port: int, server: RosProcess, timeout_s: float = 120.0) -> Non
         time.sleep(0.5)
 
 
-@pytest.mark.parametrize("where", ["local"])  # remote (a killed policy server): see test_policy_node
+@pytest.mark.parametrize("where", ["local", "remote"])
 def test_killed_policy_makes_the_executor_halt_and_report_error(ros_node, domain_id, tmp_path, where):
     """local: policy_node killed. remote: the policy server (wall-oss-ros serve) that policy_node's openpi
     backend talks to killed mid-stream. Either way, no chunk: the same smooth halt and ERROR."""
