@@ -17,6 +17,7 @@ from sensor_msgs.msg import JointState
 from test.support.robots import contract, rest_action
 from test.support.ros_process import RosProcess
 from test.support.spin import spin_until
+from wall_oss_ros.core.contract import GroupKind
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
 from wall_oss_ros.policy.backend import ChunkResult
 from wall_oss_ros.ros.conversions import chunk_to_msg, stamp_to_sec
@@ -27,10 +28,11 @@ WAIST = "vx300s_left/waist"
 
 
 def run_loop(ros_node, domain_id: int, jtc_mode: str, sim_seconds: float, starve: dict | None = None,
-             joint_states: list | None = None) -> tuple[list[ExecutorStatus], list, str]:
+             joint_states: list | None = None, timing: dict | None = None) -> tuple[list[ExecutorStatus], list, str]:
     """starve: given, the executor process is stopped (SIGSTOP) for 30–80 ms at random moments, as a loaded
     machine would starve it (test/support/staller.py; its report goes into the dict); joint_states, if given,
-    collects every /joint_states message."""
+    collects every /joint_states message; timing, if given, gets the sim time the commanded sine starts at
+    ("start": its phase 0)."""
     c = contract("aloha_bimanual")
     sim = RosProcess("../../wall_oss_ros/ros/sim_node.py", "--ros-args", "-p", "real_time_factor:=1.0", "-p",
                      "camera_hz:=1.0", "-p", "render_shadows:=false", "-p", "camera_width:=64", "-p",
@@ -60,6 +62,8 @@ def run_loop(ros_node, domain_id: int, jtc_mode: str, sim_seconds: float, starve
         assert spin_until(ros_node, lambda: clock and statuses and chunks.get_subscription_count() > 0, 60), \
             f"graph did not come up:\n{sim.stderr()[-1500:]}\n{executor.stderr()[-1500:]}"
         start, chunk_id, next_chunk = clock[-1], 0, clock[-1]
+        if timing is not None:
+            timing["start"] = start
         if starve is not None:
             staller = RosProcess("staller.py", str(executor.pid), "--seconds", str(3 * sim_seconds),
                                  domain_id=domain_id)
@@ -109,31 +113,52 @@ def test_stream_mode_against_stock_defaults_is_refused_and_the_executor_says_so(
 
 
 def measured_motion(ros_node, domain_id: int, starve: dict | None) -> dict:
+    """The measured arm motion against the limits, and `backward_velocity_of_limit`: the fastest an arm joint
+    moved against the commanded sine while the sine moves firmly (|cos| > 0.7, so the plant's lag and its
+    ringing at the turning points do not count), as a share of the joint's velocity limit."""
     states: list[JointState] = []
-    statuses, _, sim_log = run_loop(ros_node, domain_id, "horizon", 6.0, starve=starve, joint_states=states)
+    timing: dict = {}
+    statuses, _, sim_log = run_loop(ros_node, domain_id, "horizon", 6.0, starve=starve, joint_states=states,
+                                    timing=timing)
     assert not refusals(sim_log), refusals(sim_log)[:3]
     assert not [s for s in statuses if s.state == ExecutorStatus.STATE_FAULT]
     t = np.array([stamp_to_sec(m.header.stamp) for m in states])
     q = np.array([m.position for m in states])
     names = tuple(states[0].name)
     assert np.ptp(q[:, names.index(WAIST)]) > 0.3  # it did move
-    return joint_motion(t, q, names, contract("aloha_bimanual"))
+    c = contract("aloha_bimanual")
+    out = joint_motion(t, q, names, c)
+    keep = np.concatenate([[True], np.diff(t) > 1e-6])
+    t, q = t[keep], q[keep]
+    backward = 0.0
+    for g in c.groups:
+        if g.kind is GroupKind.GRIPPER:
+            continue
+        v = np.diff(q[:, [names.index(j) for j in g.joints]], axis=0) / np.diff(t)[:, None]
+        phase = np.cos(np.pi * ((t[1:] + t[:-1]) / 2 - timing["start"]))  # the sine's velocity: 0.3π·cos(πτ)
+        firm = np.abs(phase) > 0.7
+        against = np.maximum(0.0, -v * np.sign(phase)[:, None]) / [lim.velocity_max for lim in g.joint_limits]
+        backward = max(backward, float(against[firm].max()))
+    return {**out, "backward_velocity_of_limit": backward}
 
 
 def test_a_starved_executor_keeps_the_measured_motion_within_limits(ros_node, domain_id):
     """Horizon mode: each message is a time-stamped path with 100 ms of planned points and a stop; the simulated
     controllers run on along it while the executor is stopped for 30–80 ms, and the executor's next path takes
-    up the motion where they are. Measured at the robot: joint velocities within the contract's limits and no
-    higher than with an executor that is never stopped.
+    up the motion where they are. Measured at the robot: joint velocities within the contract's limits, and no
+    arm pulled back against the commanded motion, any more than with an executor that is never stopped.
 
     Before paths were stamped and taken up, the executor's first message after a stall pulled the arm back to
-    where the executor had last been: measured velocities reached 83–226 % of the limit for a sine at 30 %
-    (0.53–0.60 with an executor never stopped). Accelerations are not compared: gym-aloha's arm joints are
-    P-only position servos whose ringing alone reaches 5–7× the acceleration limit on any smooth command."""
+    where the executor had last been: measured velocities reached 83–226 % of the limit for a sine at 30 %.
+    Now the arms catch up forward after a stall, within the limits: 0.44–0.57 of the limit on a quiet 2-core
+    machine and 0.67 with a busy loop beside it, against 0.43–0.56 never stopped (so the maximum alone does
+    not tell a lurch from a catch-up under load); against the motion, 0.00–0.02 in either run. Accelerations are
+    not compared: gym-aloha's arm joints are P-only position servos whose ringing alone reaches 5–7× the
+    acceleration limit on any smooth command."""
     steady = measured_motion(ros_node, domain_id, starve=None)
     stalls: dict = {}
     starved = measured_motion(ros_node, domain_id, starve=stalls)
     assert stalls["stalls"] >= 8, stalls
     assert starved["max_joint_velocity_of_limit"] <= 1.0, (starved, stalls)
-    assert starved["max_joint_velocity_of_limit"] <= 1.25 * steady["max_joint_velocity_of_limit"], (starved, steady,
-                                                                                                    stalls)
+    assert steady["backward_velocity_of_limit"] <= 0.1, steady  # the measure: small for the plant's own motion
+    assert starved["backward_velocity_of_limit"] <= 0.1, (starved, steady, stalls)
