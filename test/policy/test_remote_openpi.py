@@ -3,6 +3,7 @@ malformed frames; our server answers our client and openpi's own client with the
 
 from __future__ import annotations
 
+import math
 import time
 import urllib.request
 
@@ -217,3 +218,35 @@ def test_our_client_reads_an_openpi_server_made_of_openpi_clients_codec(aloha):
         assert client.infer(observation()).actions.shape == (10, 14)  # reconnected
     finally:
         server.stop()
+
+
+_numbers = st.floats(allow_nan=True, allow_infinity=True, width=64)
+_values = st.one_of(st.none(), st.text(max_size=8), st.integers(-5, 5), _numbers,
+                    st.lists(st.text(max_size=12), max_size=15),
+                    st.builds(lambda r, w: np.resize(np.asarray(r, dtype=np.float64), (len(r) // w, w)),
+                              st.lists(_numbers, max_size=60), st.sampled_from([1, 7, 14])))
+
+
+_fields = st.sampled_from(["actions", "action_names", "state", "state_names", "dt_s", "denoising_steps",
+                           "rtc_prefix_steps", "subtask", "other"])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(reply=st.one_of(_values, st.dictionaries(_fields, _values)), changes=st.dictionaries(_fields, _values),
+       dropped=st.lists(_fields, max_size=3))
+def test_no_reply_crashes_the_clients_parser(aloha, reply, changes, dropped):
+    """Whatever a server sends back — random, or a valid reply with fields changed or dropped: a chunk of
+    finite numbers in the contract's shape, with a valid step duration and state, or a ProtocolError saying
+    why not."""
+    from wall_oss_ros.policy.remote.openpi_messages import parse_response
+
+    valid = {"actions": np.zeros((4, 14)), "action_names": list(aloha.action_names), "dt_s": 0.02,
+             "state": np.zeros(14), "state_names": list(aloha.action_names), "denoising_steps": 10}
+    mutated = {k: v for k, v in {**valid, **changes}.items() if k not in dropped}
+    for message in (reply, mutated):
+        try:
+            result = parse_response(message, aloha.action_names, 0.0, 0.0, aloha.dt_s)
+        except openpi_codec.ProtocolError:
+            continue
+        assert result.actions.shape[1] == 14 and np.all(np.isfinite(result.actions))
+        assert math.isfinite(result.dt_s) and result.dt_s > 0 and len(result.state) == len(result.state_names)

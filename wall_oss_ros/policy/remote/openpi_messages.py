@@ -9,6 +9,7 @@ that sends only images, state and prompt, as openpi's examples do, gets a chunk.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -102,15 +103,35 @@ def parse_response(message: Any, action_names: tuple[str, ...], start_s: float, 
         raise ProtocolError(f"actions: expected finite (H, {len(action_names)}), got {actions.shape}")
     names = _optional(message, "action_names")
     if names is not None:
-        names = tuple(_text(n, "action name") for n in names)
+        names = _texts(names, "action_names")
         if set(names) != set(action_names) or len(names) != len(action_names):
             raise ProtocolError(f"action_names {list(names)[:4]}… are not the contract's")
         actions = actions[:, [names.index(n) for n in action_names]]
+    dt = _optional(message, "dt_s")
+    if dt is not None and (isinstance(dt, bool) or not isinstance(dt, int | float) or not math.isfinite(dt)
+                           or dt <= 0):
+        raise ProtocolError(f"dt_s: expected a positive number of seconds, got {dt!r}")
     state_names = _optional(message, "state_names")
+    state_names = () if state_names is None else _texts(state_names, "state_names")
     state = _optional(message, "state")
-    return ChunkResult(
-        actions, action_names, float(_optional(message, "dt_s") or dt_s),
-        tuple(_text(n, "state name") for n in state_names) if state_names is not None else (),
-        _array(state, "state", 1, "fiu").astype(np.float64) if state is not None else np.zeros(0),
-        start_s, end_s, int(_optional(message, "denoising_steps") or 0),
-        int(_optional(message, "rtc_prefix_steps") or 0), _text(_optional(message, "subtask") or "", "subtask"))
+    state = np.zeros(0) if state is None else _array(state, "state", 1, "fiu").astype(np.float64)
+    if len(state) != len(state_names):
+        raise ProtocolError(f"state: {len(state)} values for {len(state_names)} state_names")
+    return ChunkResult(actions, action_names, float(dt or dt_s), state_names, state, start_s, end_s,
+                       _count(_optional(message, "denoising_steps"), "denoising_steps"),
+                       _count(_optional(message, "rtc_prefix_steps"), "rtc_prefix_steps"),
+                       _text(_optional(message, "subtask") or "", "subtask"))
+
+
+def _texts(value: Any, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise ProtocolError(f"{name}: expected a list of strings, got {type(value).__name__}")
+    return tuple(_text(v, name) for v in value)
+
+
+def _count(value: Any, name: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ProtocolError(f"{name}: expected a non-negative integer, got {value!r}")
+    return int(value)
