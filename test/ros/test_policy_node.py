@@ -182,11 +182,11 @@ def test_a_remote_policy_server_makes_the_chunks_and_its_loss_stops_them(ros_nod
         server.stop()
 
 
-class EeRobot:
+class EeRobot(Robot):
     """The bimanual_ee contract's three compressed cameras (the front one a solid colour), both arms'
-    measured poses and the grippers' joint states, each round with one stamp."""
+    measured poses and the grippers' joint states, each round with one stamp (feed_until as the ALOHA one's)."""
 
-    def __init__(self, ros_node) -> None:
+    def __init__(self, ros_node) -> None:  # Robot's own topics are not these: not called
         import cv2
         from geometry_msgs.msg import PoseStamped
         from sensor_msgs.msg import CompressedImage
@@ -226,11 +226,6 @@ class EeRobot:
         self.joints.publish(state)
         self.published.append(stamp_to_sec(stamp))
         spin_until(self.node, lambda: False, 1 / 30)
-
-    def feed_until(self, condition, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition() and time.monotonic() < deadline:
-            self.feed()
 
 
 def test_a_wall_x_server_makes_the_chunks_and_a_wrong_setting_is_refused_at_configure(ros_node, domain_id):
