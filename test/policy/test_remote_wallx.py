@@ -315,3 +315,32 @@ def test_poses_convert_as_the_wall_x_code_converts_them(ee):
         result = parse_response(rows, observation(), ee, schema(ee), 0.0, 0.0)
         delta = rot6d_to_matrix(result.actions[0, 3:9])
         np.testing.assert_allclose(delta @ rot6d_to_matrix(base[3:9]), case["matrix"], atol=1e-9)
+
+
+def test_the_chunk_is_the_wall_x_models_own_output_from_the_rows_wall_x_serialises(ee):
+    """Rows written by wall-x's own serialiser (desktop robot, relative 6-D model, 26 columns with padding)
+    from a model output: our client gives back that model output — relative positions, relative rotations
+    (R = dR · R_state, as wall-x composes), absolute grippers — and its raw predict_action reply the same
+    columns in the contract's slots."""
+    import json
+
+    reference = json.loads((REFERENCE.parent / "wallx_serialize_reference.json").read_text())
+    assert [k for k, _ in reference["dof_config"]][:6] == [
+        "follow_left_ee_cartesian_pos_relative", "follow_left_ee_rotation_6D_relative", "follow_left_gripper",
+        "follow_right_ee_cartesian_pos_relative", "follow_right_ee_rotation_6D_relative", "follow_right_gripper"]
+    for case in reference["cases"]:
+        state = []
+        for key in ("follow1_pos", "follow2_pos"):
+            pose = np.asarray(case["state"][key])
+            state += [*pose[:3], *matrix_to_rot6d(zyx_matrix(*pose[3:6])), pose[6]]
+        obs = Observation({}, np.array(state), "pick up the cup")
+        model = np.asarray(case["predict_action"])[0]
+        result = parse_response(case["response"], obs, ee, schema(ee), 0.0, 0.0)
+        for start in (0, 10):
+            np.testing.assert_allclose(result.actions[:, start:start + 3], model[:, start:start + 3], atol=1e-7)
+            np.testing.assert_allclose(rot6d_to_matrix(result.actions[:, start + 3:start + 9]),
+                                       rot6d_to_matrix(model[:, start + 3:start + 9]), atol=1e-6)
+            np.testing.assert_allclose(result.actions[:, start + 9], model[:, start + 9], atol=1e-7)
+        raw = parse_response({"predict_action": case["predict_action"]}, obs, ee,
+                             schema(ee, response="predict_action"), 0.0, 0.0)
+        np.testing.assert_array_equal(raw.actions, model[:, :20])
