@@ -263,6 +263,15 @@ class PolicyNode(WallOssLifecycleNode):
         return self._status is None or bool(self._status.chunk_requested)
 
     def _work(self) -> None:
+        try:
+            self._work_loop()
+        except Exception:
+            if self._running and self.context.ok():
+                raise
+            # Torn down meanwhile (Ctrl-C shuts the context down before the node is destroyed): a publish
+            # from this thread found its context gone. Nothing to report to, nothing left to do.
+
+    def _work_loop(self) -> None:
         while self._running:
             self._wake.wait(timeout=0.05)
             self._wake.clear()
@@ -287,7 +296,7 @@ class PolicyNode(WallOssLifecycleNode):
             try:
                 self._infer(snapshot, images)
             except Exception as exc:  # a bad observation must not kill the worker
-                if not self._running:  # torn down meanwhile: the publishers are gone, and so is the reason
+                if not self._running or not self.context.ok():  # torn down meanwhile: the publishers are gone
                     return
                 self.get_logger().error(f"inference failed: {exc}", throttle_duration_sec=1.0)
                 self._diagnose(DiagnosticStatus.ERROR, f"inference failed: {exc}", {})
