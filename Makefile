@@ -56,7 +56,7 @@ $(STAMPS)/python: setup.py cmake/executables.txt requirements/ros.txt $(CONSTRAI
 	@touch $@
 
 # The messages, type support and install tree, built by colcon exactly as on a robot.
-$(STAMPS)/colcon: $(STAMPS)/python package.xml CMakeLists.txt $(wildcard cmake/*) $(wildcard msg/*.msg) \
+$(STAMPS)/colcon: $(STAMPS)/python package.xml CMakeLists.txt $(wildcard cmake/*) $(wildcard msg/*.msg) $(wildcard action/*.action) \
   $(shell find config launch -type f 2>/dev/null)
 	@echo "[setup] colcon build (log: $(COLCON_LOG))"
 	@mkdir -p build

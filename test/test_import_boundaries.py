@@ -15,9 +15,10 @@ from test.support.ros_process import REPO_ROOT
 PACKAGE = REPO_ROOT / "wall_oss_ros"
 FORBIDDEN = {
     "core": {"rclpy", "torch", "transformers", "torchvision", "wall_oss_ros.ros", "wall_oss_ros.policy",
-             "wall_oss_ros.msg"},
-    "policy": {"rclpy", "wall_oss_ros.ros", "wall_oss_ros.msg"},
-    "sim": {"rclpy", "torch", "transformers", "wall_oss_ros.ros", "wall_oss_ros.policy", "wall_oss_ros.msg"},
+             "wall_oss_ros.msg", "wall_oss_ros.action"},
+    "policy": {"rclpy", "wall_oss_ros.ros", "wall_oss_ros.msg", "wall_oss_ros.action"},
+    "sim": {"rclpy", "torch", "transformers", "wall_oss_ros.ros", "wall_oss_ros.policy", "wall_oss_ros.msg",
+            "wall_oss_ros.action"},
 }
 
 

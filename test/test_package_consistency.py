@@ -111,3 +111,25 @@ def test_env_script_gives_a_shell_with_messages_and_profile():
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()) == REPO_ROOT / "config" / "dds" / "fastdds_loopback.xml"
     assert sys.executable  # the venv interpreter ran the tests too
+
+
+def test_every_action_file_is_generated_listed_and_agrees_with_the_core():
+    """action/*.action: built by colcon like the messages, its fields as the file says, and RunPolicy's
+    result constants the ones core.run_goal ends goals with."""
+    from wall_oss_ros.core import run_goal
+
+    cmake = (REPO_ROOT / "CMakeLists.txt").read_text()
+    files = sorted((REPO_ROOT / "action").glob("*.action"))
+    assert set(re.findall(r'"action/(\w+)\.action"', cmake)) == {p.stem for p in files}
+    module = importlib.import_module("wall_oss_ros.action")
+    for path in files:
+        parts = path.read_text().split("\n---\n")
+        assert len(parts) == 3, f"{path.name}: goal, result and feedback"
+        for part, kind in zip(parts, ("Goal", "Result", "Feedback"), strict=True):
+            fields = getattr(getattr(module, path.stem), kind).get_fields_and_field_types()
+            declared = [m.group(2) for line in part.splitlines()
+                        if (m := re.match(r"^\s*([\w/\[\]<=>]+)\s+([a-z]\w*)\s*(#.*)?$", line))]
+            assert list(fields) == declared, f"{path.name} {kind}: generated fields differ from the file"
+    result = module.RunPolicy.Result
+    for name in ("END_DURATION", "END_CANCELED", "END_PREEMPTED", "END_FAULT", "END_ESTOP", "END_SHUTDOWN"):
+        assert getattr(result, name) == getattr(run_goal, name), name

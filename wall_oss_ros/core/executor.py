@@ -181,6 +181,8 @@ class Executor:
         self.observation_to_command_s = math.nan  # t_obs of the latest merged chunk → its first command [s]
         self.missed_ticks = 0  # control periods without a tick, bridged by the path last sent (horizon mode)
         self.chunk_arrival_latency_s = math.nan  # t_obs of the latest accepted chunk → its arrival [s]
+        self.executed_plan_s = 0.0  # plan time executed (state RUNNING, a plan to follow) since construction [s]
+        self.chunks_accepted = 0
 
     def _retimer(self) -> Retimer:
         """The retimer over the plan's position-like columns: joint and gripper positions with their axis limits,
@@ -272,6 +274,7 @@ class Executor:
             self.last_fault = str(exc)
             return ChunkOutcome(False, 0, str(exc))
         self._last_t_obs, self._last_chunk_id = chunk.t_obs, chunk.chunk_id
+        self.chunks_accepted += 1
         self.watchdogs.chunk_accepted(now)
         self.chunk_arrival_latency_s = now - chunk.t_obs
         if merge and used:
@@ -375,7 +378,10 @@ class Executor:
         if self._last_tick is None or now < self._last_tick:
             self.timing.reset(now)
         self._last_tick = now
+        tau = self.timing.clock.tau
         self.timing.advance(now)
+        if self.state is ExecutorState.RUNNING and not self.plan.empty:  # the robot is executing chunk steps
+            self.executed_plan_s += max(0.0, self.timing.clock.tau - tau)
         m = self._measured
         if m is None or self.state is ExecutorState.IDLE:
             return None

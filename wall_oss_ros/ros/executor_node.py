@@ -3,8 +3,8 @@
 Lifecycle: configure loads the contract and builds the executor; activate starts the control timer (and
 the executor when `autostart`); deactivate halts smoothly, then holds. Commands go to each group's
 controller topic (JointTrajectory in stream or horizon mode, Float64MultiArray, Twist(Stamped),
-PoseStamped) unless `dry_run`; ~/plan_markers draws the predicted tip paths. All control logic lives in
-wall_oss_ros.core.executor.
+PoseStamped) unless `dry_run`; ~/plan_markers draws the predicted tip paths. While active, the ~/run_policy
+action runs a task as a goal (ros/run_policy_server.py). All control logic lives in wall_oss_ros.core.executor.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from wall_oss_ros.ros.conversions import (
 )
 from wall_oss_ros.ros.lifecycle_support import WallOssLifecycleNode, run
 from wall_oss_ros.ros.parameters import Param, declare
+from wall_oss_ros.ros.run_policy_server import RunPolicyServer
 
 PARAMS = (
     Param("contract", "aloha_bimanual", "robot contract: a name under config/robots/ or a YAML path"),
@@ -98,7 +99,12 @@ PARAMS = (
     Param("controller_grace_s", 0.5, "halt with a fault when a controller topic has had no subscriber this long "
                                      "while commanding [s]"),
     Param("dry_run", False, "compute and publish status, diagnostics and markers only; never command the controllers"),
-    Param("autostart", False, "start executing chunks on activation (otherwise call ~/start)"),
+    Param("autostart", False, "start executing chunks on activation (otherwise call ~/start or send a ~/run_policy "
+                               "goal)"),
+    Param("run_policy_preempt", True, "a ~/run_policy goal that arrives while one runs replaces it (false: it is "
+                                      "refused)"),
+    Param("subtask_topic", "/policy_node/subtask", "the policy's subtask (std_msgs/String), for ~/run_policy "
+                                                   "feedback"),
     Param("frame_id", "base_link", "frame of stamped outputs and of ~/plan_markers (the kinematic model's root)"),
 )
 
@@ -109,6 +115,7 @@ class ExecutorNode(WallOssLifecycleNode):
         self.p = declare(self, PARAMS)
         self.core: Executor | None = None  # the control core (rclpy reserves `executor`)
         self._timer = self._status_timer = self._markers_timer = None
+        self._run_policy: RunPolicyServer | None = None  # while active
         self._joints: dict[str, float] = {}
         self._joint_stamps: dict[str, float] = {}
         self._poses: dict[str, tuple] = {}
@@ -196,10 +203,16 @@ class ExecutorNode(WallOssLifecycleNode):
         if self.p["autostart"]:
             _, text = self.core.start(self.now())
             self.get_logger().info(f"autostart: {text}")
+        self._run_policy = RunPolicyServer(self, self.core, self.now, bool(self.p["run_policy_preempt"]),
+                                           str(self.p["subtask_topic"]))
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         # Halt smoothly: the control timer keeps running until the command has stopped, then holds.
+        if self._run_policy is not None:
+            self._run_policy.shutdown()
+            self._run_policy.destroy()
+            self._run_policy = None
         self.core.pause(True, self.now())
         self._halting_on_deactivate, self._standstill_sent = True, False
         return super().on_deactivate(state)
@@ -336,6 +349,8 @@ class ExecutorNode(WallOssLifecycleNode):
 
     def _publish_status(self) -> None:
         self._watch_controllers()
+        if self._run_policy is not None:
+            self._run_policy.on_status()
         snap = self.core.status(self.now())
         msg = status_to_msg(snap, self.p["frame_id"])
         msg.ticks, msg.missed_ticks = self._ticks, self._missed_ticks
