@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosbags.rosbag2 import Reader
 
 from test.support.robots import contract
 from test.support.ros_process import REPO_ROOT, RosProcess, node_process
@@ -51,6 +53,21 @@ def test_short_closed_loop_demo_moves_the_sim_within_limits(domain_id, tmp_path,
     assert "joint_state_topics" in meta["custom_data"]["wall_oss_ros/contract"]
     topics = {t["topic_metadata"]["name"] for t in meta["topics_with_message_count"] if t["message_count"] > 0}
     assert {c.cameras[0].topic, "/joint_states"} <= topics
+    # Provenance, read back from rosbag2's metadata as any rosbag2 tool reads it: the checkpoint by the hash of
+    # its weights, the task, the nodes' parameters, and the capture audit the report shows.
+    provenance = json.loads(meta["custom_data"]["wall_oss_ros/provenance"])
+    weights = {w["file"]: w["sha256"] for w in provenance["checkpoint"]["weights"]}
+    assert weights["model.safetensors"] == hashlib.sha256((out / "tiny_checkpoint" / "model.safetensors")
+                                                          .read_bytes()).hexdigest()
+    assert provenance["instructions"][0] == {"source": "policy_node instruction parameter", "t_s": None,
+                                             "text": "insert the peg into the socket"}
+    assert provenance["parameters"]["executor_node"]["contract"] == "aloha_bimanual"
+    assert provenance["parameters"]["policy_node"]["checkpoint"] == str(out / "tiny_checkpoint")
+    audit = {r["topic"]: r for r in json.loads(meta["custom_data"]["wall_oss_ros/capture_audit"])}
+    assert audit["/joint_states"]["messages"] > 50 and audit["/joint_states"]["rate_hz"] > 0
+    assert f"| `{c.cameras[0].topic}` |" in report
+    with Reader(out / "run") as reader:  # rosbags opens the bag with the extra metadata
+        assert reader.message_count > 0
 
     # The demo's bag feeds the replay graph: the policy computes fresh chunks from the recorded frames, and none
     # of the recorded chunks is replayed.

@@ -122,3 +122,38 @@ def test_truncated_or_corrupt_bags_give_a_clear_error(tmp_path, damage):
     mcap.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00garbage" * 1000)
     with pytest.raises(ValueError, match="bag"):
         read_recording(bag, C)
+
+
+@pytest.mark.ros
+def test_a_recording_keeps_its_instructions_the_nodes_parameters_and_its_audit(ros_node, domain_id, tmp_path):
+    """/instruction texts in the order given, every parameter of the graph's nodes that run (asked over their
+    parameter services), the audit of what arrived: in metadata.yaml's custom_data, as rosbag2 keeps it."""
+    import json
+
+    import yaml
+    from std_msgs.msg import String
+
+    from test.support.ros_process import node_process
+
+    executor = node_process("executor_node", domain_id, control_hz=50.0)
+    try:
+        bag = tmp_path / "provenance"
+        recorder = BagRecorder(ros_node, bag, {"/instruction": "std_msgs/msg/String"}, reliable=("/instruction",))
+        pub = ros_node.create_publisher(String, "/instruction", QoSProfile(depth=10,
+                                                                            reliability=ReliabilityPolicy.RELIABLE))
+        assert spin_until(ros_node, lambda: pub.get_subscription_count() > 0, 10)
+        assert spin_until(ros_node, lambda: "executor_node" in ros_node.get_node_names(), 60)
+        for text in ("insert the peg", "lift the peg"):
+            pub.publish(String(data=text))
+            spin_until(ros_node, lambda: False, 0.2)
+        assert spin_until(ros_node, lambda: recorder.counts["/instruction"] == 2, 10)
+        audit = recorder.close_with_provenance(timeout_s=10.0)
+    finally:
+        executor.stop()
+    custom = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]["custom_data"]
+    record = json.loads(custom["wall_oss_ros/provenance"])
+    assert [i["text"] for i in record["instructions"]] == ["insert the peg", "lift the peg"]
+    assert record["parameters"]["executor_node"]["control_hz"] == 50.0
+    assert "policy_node" not in record["parameters"]  # not running: nothing claimed for it
+    assert "no checkpoint" in record["checkpoint"]["note"]
+    assert json.loads(custom["wall_oss_ros/capture_audit"]) == audit and audit[0]["messages"] == 2

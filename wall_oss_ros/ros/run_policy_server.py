@@ -56,11 +56,19 @@ class RunPolicyServer:
         self.active: _Active | None = None
         self._results: dict[int, Future] = {}  # per goal handle: its result, once it has ended
         reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-        self._instruction = node.create_publisher(String, instruction_topic, reliable)
+        # Created with the first goal: a bag replay refuses to run while anything else publishes /instruction.
+        self._instruction_args = (String, instruction_topic, reliable)
+        self._instruction_pub = None
         node.create_subscription(String, subtask_topic, self._on_subtask, reliable)
         self._server = ActionServer(node, RunPolicy, "~/run_policy", execute_callback=self._execute,
                                     goal_callback=self._on_goal, handle_accepted_callback=self._on_accepted,
                                     cancel_callback=lambda _handle: CancelResponse.ACCEPT)
+
+    @property
+    def _instruction(self):  # noqa: ANN202 - rclpy Publisher
+        if self._instruction_pub is None:
+            self._instruction_pub = self.node.create_publisher(*self._instruction_args)
+        return self._instruction_pub
 
     def _on_subtask(self, msg: String) -> None:
         if self.active is not None:

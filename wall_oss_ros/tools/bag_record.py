@@ -16,7 +16,9 @@ from pathlib import Path
 import yaml
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
+from std_msgs.msg import String
 
 from wall_oss_ros.core.contract import CameraTransport, RobotContract
 from wall_oss_ros.ros.bag_io import bag_qos, message_class, typestore_with_own_messages
@@ -28,6 +30,8 @@ LATCHED_READER = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
 STORAGE = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 CONTRACT_KEY = "wall_oss_ros/contract"  # metadata.yaml custom_data: the robot contract's YAML, as recorded
+INSTRUCTION_TOPIC = "/instruction"
+GRAPH_NODES = ("policy_node", "executor_node", "sim_node", "bag_replay")  # whose parameters a bag keeps
 
 
 def contract_topics(contract: RobotContract) -> dict[str, str]:
@@ -68,6 +72,8 @@ class BagRecorder:
             self.writer.set_custom_data(CONTRACT_KEY, contract_yaml)
         self.writer.open()
         self.counts = dict.fromkeys(topics, 0)
+        self.receive_times: dict[str, list[float]] = {t: [] for t in topics}  # [s, the node's clock]
+        self.instructions: list[tuple[float, str]] = []  # (receive time [s], text) on /instruction
         self._connections = {}
         for topic, type_name in topics.items():
             qos = LATCHED_READER if topic in latched else RELIABLE_READER if topic in reliable else BEST_EFFORT_READER
@@ -85,14 +91,64 @@ class BagRecorder:
     def _write(self, topic: str, data: bytes) -> None:
         if not self._open:
             return
-        self.writer.write(self._connection(topic), self.node.get_clock().now().nanoseconds, data)
+        now_ns = self.node.get_clock().now().nanoseconds
+        self.writer.write(self._connection(topic), now_ns, data)
         self.counts[topic] += 1
+        self.receive_times[topic].append(now_ns * 1e-9)
+        if topic == INSTRUCTION_TOPIC:
+            self.instructions.append((now_ns * 1e-9, deserialize_message(data, String).data))
 
-    def close(self) -> None:
+    def close(self, custom: Mapping[str, str] | None = None) -> None:
+        """custom: more rosbag2 custom_data entries (string values) for metadata.yaml."""
         if self._open:
             self._open = False
+            for key, value in (custom or {}).items():
+                self.writer.set_custom_data(key, value)
             self.writer.close()
             number_the_file(self.path)
+
+    def close_with_provenance(self, nodes: tuple[str, ...] = GRAPH_NODES, timeout_s: float = 2.0) -> list[dict]:
+        """Close with the provenance (the policy's checkpoint, the instructions, the running nodes' parameters)
+        and the capture audit in the metadata; returns the audit."""
+        from wall_oss_ros.tools.provenance import capture_audit, custom_data, provenance
+
+        parameters = node_parameters(self.node, nodes, timeout_s) if self._open else {}
+        audit = capture_audit(self.receive_times)
+        self.close(custom_data(provenance(self.instructions, parameters), audit))
+        return audit
+
+
+def node_parameters(node: Node, names: tuple[str, ...], timeout_s: float) -> dict[str, dict]:
+    """Every parameter of each named node that answers within timeout_s (a node not running is left out)."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import parameter_value_to_python
+    from rclpy.parameter_client import AsyncParameterClient
+
+    executor = SingleThreadedExecutor(context=node.context)  # the node's own context, whichever it is
+    executor.add_node(node)
+
+    def answer(future):  # noqa: ANN001, ANN202 - rclpy Future
+        executor.spin_until_future_complete(future, timeout_sec=timeout_s)
+        return future.result() if future.done() else None
+
+    out = {}
+    try:
+        running = set(node.get_node_names())
+        for name in names:
+            if name not in running:
+                continue
+            client = AsyncParameterClient(node, name)
+            listed = answer(client.list_parameters()) if client.wait_for_services(timeout_sec=timeout_s) else None
+            if listed is None:
+                continue
+            keys = sorted(listed.result.names)
+            got = answer(client.get_parameters(keys))
+            if got is not None:
+                out[name] = {k: parameter_value_to_python(v) for k, v in zip(keys, got.values, strict=True)}
+    finally:
+        executor.remove_node(node)
+        executor.shutdown()
+    return out
 
 
 def number_the_file(bag: Path) -> None:

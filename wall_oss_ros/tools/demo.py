@@ -182,7 +182,7 @@ def run_demo(out_dir: Path, checkpoint: Path | None, duration_s: float, task: st
                     failed = f"sim time reached only {sim_time[0]:.1f} s in {timeout:.0f} s of wall time"
                     break
     finally:
-        recorder.close()
+        recorder.close_with_provenance()  # while the graph's nodes still answer for their parameters
         if graph_proc.poll() is None:
             os.killpg(graph_proc.pid, signal.SIGINT)
             try:

@@ -49,8 +49,12 @@ def run_record(out: Path, contract_ref: str, storage: str = "mcap", duration_s: 
                 rclpy.spin_once(node, timeout_sec=0.1)
                 live.update(table())
     finally:
-        recorder.close()
+        audit = recorder.close_with_provenance()  # while the graph's nodes still answer for their parameters
         node.destroy_node()
         rclpy.try_shutdown()
-    print(f"bag: {out} ({sum(recorder.counts.values())} messages)")
+    from wall_oss_ros.tools.provenance import audit_table
+
+    print("\n".join(audit_table(audit)))
+    print(f"bag: {out} ({sum(recorder.counts.values())} messages; checkpoint, instructions, parameters and this "
+          "audit in its metadata)")
     return 0

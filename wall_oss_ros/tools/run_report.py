@@ -17,6 +17,7 @@ import numpy as np
 
 from wall_oss_ros.core.contract import GroupKind, RobotContract
 from wall_oss_ros.tools.motion_checks import chunk_jumps, command_motion, limit_violations, measured_motion, motion_rows
+from wall_oss_ros.tools.provenance import audit_table
 from wall_oss_ros.tools.run_data import RunData, read_run
 
 STATE_NAMES = ("IDLE", "RUNNING", "PAUSED", "HOLDING", "HALTING", "ESTOP", "FAULT")  # ExecutorStatus.STATE_*
@@ -198,8 +199,24 @@ def write_report(bag: Path, contract: RobotContract, out_dir: Path, title: str, 
     if data.faults:
         lines += ["Faults and rejections reported by the executor:", ""]
         lines += [f"- {t:.2f} s: {text}" for t, text in data.faults] + [""]
+    audit = recorded_audit(bag)
+    if audit:
+        lines += ["Capture audit (as recorded; a gap is an interval over 2 expected periods):", "",
+                  *audit_table(audit), ""]
     lines += [f"![{p.stem}]({p.name})" for p in images]
     lines += ["", f"Bag: `{bag}`", ""]
     report = out_dir / "report.md"
     report.write_text("\n".join(lines))
     return report
+
+
+def recorded_audit(bag: Path) -> list[dict]:
+    """The capture audit a recorder wrote into the bag's metadata (none in bags from other tools)."""
+    import yaml
+
+    from wall_oss_ros.tools.provenance import AUDIT_KEY
+
+    meta = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    raw = (meta.get("custom_data") or {}).get(AUDIT_KEY)
+    return json.loads(raw) if raw else []
+
