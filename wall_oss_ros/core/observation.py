@@ -31,10 +31,26 @@ class Snapshot:
 Pose = tuple[tuple[float, ...], tuple[float, ...]]  # (xyz [m], quaternion x y z w)
 
 
+def state_columns(contract: RobotContract) -> dict[str, slice]:
+    """Where each group with state lies in the state vector (its action names, contract order; an EE group's
+    state is its measured pose, xyz + 6-D rotation)."""
+    columns, start = {}, 0
+    for g in contract.groups:
+        if g.state_slots:
+            columns[g.name] = slice(start, start + g.action_dim)
+            start += g.action_dim
+    return columns
+
+
+def state_names(contract: RobotContract) -> tuple[str, ...]:
+    """The names of state_vector's values."""
+    return tuple(n for g in contract.groups if g.state_slots for n in g.action_names)
+
+
 def state_vector(contract: RobotContract, joints: Mapping[str, float],
                  poses: Mapping[str, Pose]) -> tuple[tuple[str, ...], np.ndarray]:
     """The contract's proprioception (action names of the groups with state slots), in robot units."""
-    names, values = [], []
+    values = []
     for g in contract.groups:
         if not g.state_slots:
             continue
@@ -54,8 +70,7 @@ def state_vector(contract: RobotContract, joints: Mapping[str, float],
             if missing:
                 raise KeyError(f"no joint state for {missing[:3]}")
             values += [joints[j] for j in g.axes]
-        names += list(g.action_names)
-    return tuple(names), np.asarray(values, dtype=float)
+    return state_names(contract), np.asarray(values, dtype=float)
 
 
 def joint_state_problem(contract: RobotContract, joints: Mapping[str, float]) -> str:

@@ -37,7 +37,6 @@ SMOOTH_ENDS = (END_DURATION, END_CANCELED, END_SHUTDOWN)  # the server halts the
 class _Active:
     handle: ServerGoalHandle
     goal: RunGoal
-    done: Future
     stopping: tuple[int, str] | None = None  # (END_*, text) once a smooth halt for the end has begun
     subtask: str = field(default="")
     listeners: int = 0  # subscribers of the instruction topic when it was last published
@@ -93,7 +92,7 @@ class RunPolicyServer:
         now = self.now()
         goal = RunGoal(request, counts(self.core, now), self.core.contract.dt_s,
                        request.speed_scale or self.core.timing.speed_scale)
-        self.active = _Active(handle, goal, self._results.setdefault(id(handle), Future()))
+        self.active = _Active(handle, goal)
         self._instruction.publish(String(data=request.instruction))
         self.active.listeners = self._instruction.get_subscription_count()
         started, text = self.core.start(now)
@@ -159,7 +158,7 @@ class RunPolicyServer:
         if reason != END_PREEMPTED:
             self._instruction.publish(String(data=""))  # the task is over: the policy waits for the next one
         self.node.get_logger().info(f"run_policy ended: {text}")
-        active.done.set_result(result)
+        self._results.setdefault(id(active.handle), Future()).set_result(result)  # what _execute awaits
 
     def destroy(self) -> None:
         self._server.destroy()

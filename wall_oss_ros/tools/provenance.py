@@ -35,8 +35,9 @@ def checkpoint_identity(checkpoint: str) -> dict[str, Any]:
     if not checkpoint:
         return {"path": "", "note": "no checkpoint (a remote policy, or none configured)"}
     root = Path(checkpoint)
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix in WEIGHT_SUFFIXES) \
-        if root.is_dir() else []
+    files = sorted(p for p in root.rglob("*") if p.suffix in WEIGHT_SUFFIXES) if root.is_dir() else []
+    if root.is_file():
+        files = [root]
     if not files:
         return {"path": str(root), "note": "no weights file readable on the recording machine"}
     return {"path": str(root.resolve()), "weights": [

@@ -33,6 +33,4 @@ class OpenpiBackend(WebsocketPolicyClient):
         def parse(reply: object, start_s: float, end_s: float) -> ChunkResult:
             return parse_response(reply, self.contract.action_names, start_s, end_s, self.dt_s)
 
-        result = self.round_trip(request_message(observation, rtc), parse)
-        self.horizon = self.horizon or len(result.actions)
-        return result
+        return self.round_trip(request_message(observation, rtc), parse)

@@ -41,6 +41,4 @@ class WallxBackend(WebsocketPolicyClient):
         def parse(reply: object, start_s: float, end_s: float) -> ChunkResult:
             return parse_response(reply, observation, self.contract, self.schema, start_s, end_s)
 
-        result = self.round_trip(request_message(observation, self.contract, self.schema), parse)
-        self.horizon = self.horizon or len(result.actions)
-        return result
+        return self.round_trip(request_message(observation, self.contract, self.schema), parse)

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from wall_oss_ros.core.contract import Representation, RobotContract
+from wall_oss_ros.core.observation import state_columns, state_names
 from wall_oss_ros.core.rotations import matrix_to_rot6d, rot6d_to_matrix
 from wall_oss_ros.policy.backend import ChunkResult, Observation
 from wall_oss_ros.policy.remote.openpi_codec import ProtocolError
@@ -28,21 +29,6 @@ EULER = "xyz"  # scipy: extrinsic x, y, z of (roll, pitch, yaw) is R = Rz(yaw)·
 ROW0_POSITION_TOLERANCE_M = 1e-5  # row 0 must be the state sent, up to float round-off
 ROW0_ROTATION_TOLERANCE_RAD = 1e-5
 ROW0_GRIPPER_TOLERANCE = 1e-5
-
-
-def state_index(contract: RobotContract) -> dict[str, slice]:
-    """Columns of each group with state in Observation.state (the groups' action names, contract order;
-    an EE group's state is its measured pose, xyz + 6-D rotation)."""
-    columns, start = {}, 0
-    for g in contract.groups:
-        if g.state_slots:
-            columns[g.name] = slice(start, start + g.action_dim)
-            start += g.action_dim
-    return columns
-
-
-def state_names(contract: RobotContract) -> tuple[str, ...]:
-    return tuple(n for g in contract.groups if g.state_slots for n in g.action_names)
 
 
 def checked_state(observation: Observation, contract: RobotContract) -> np.ndarray:
@@ -63,7 +49,7 @@ def _pose_of(state: np.ndarray, columns: slice) -> tuple[np.ndarray, np.ndarray]
 
 def wire_pose(contract: RobotContract, arm: Arm, state: np.ndarray) -> np.ndarray:
     """An arm's [x, y, z, roll, pitch, yaw, grip] from the contract's state vector."""
-    columns = state_index(contract)
+    columns = state_columns(contract)
     xyz, rotation = _pose_of(state, columns[arm.pose_group])
     grip = state[columns[arm.gripper_group]][0] * arm.gripper_scale
     return np.concatenate([xyz, Rotation.from_matrix(rotation).as_euler(EULER), [grip]])
@@ -126,7 +112,7 @@ def _arm_actions(contract: RobotContract, arm: Arm, rows: np.ndarray, state: np.
     """Absolute rows 1.. of one arm into the contract's action columns (relative to the state sent where the
     group is relative)."""
     group = contract.group(arm.pose_group)
-    xyz_obs, rotation_obs = _pose_of(state, state_index(contract)[arm.pose_group])
+    xyz_obs, rotation_obs = _pose_of(state, state_columns(contract)[arm.pose_group])
     xyz, rotation = rows[:, :3], Rotation.from_euler(EULER, rows[:, 3:6]).as_matrix()
     if group.representation is Representation.RELATIVE:
         xyz = xyz - xyz_obs

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wall_oss_ros.core.contract import RobotContract
+from wall_oss_ros.policy.backend import ChunkResult
 from wall_oss_ros.policy.remote.openpi_codec import MAX_FRAME_BYTES, ProtocolError
 
 
@@ -102,8 +103,9 @@ class WebsocketPolicyClient:
                 self._connect()
 
     # ---------------------------------------------------------------- one round trip
-    def round_trip(self, message: Any, parse: Callable[[Any, float, float], Any]) -> Any:
-        """Send one request, parse its reply with parse(reply, start_wall_s, end_wall_s)."""
+    def round_trip(self, message: Any, parse: Callable[[Any, float, float], ChunkResult]) -> ChunkResult:
+        """Send one request, parse its reply with parse(reply, start_wall_s, end_wall_s) into a chunk (whose
+        length is the horizon where the server's metadata gave none)."""
         from websockets.exceptions import ConnectionClosed
 
         with self._lock:
@@ -124,7 +126,9 @@ class WebsocketPolicyClient:
                 self._drop()
                 raise RemotePolicyError(f"{self.uri}: server error: {reply.strip().splitlines()[-1:]}")
             try:
-                return parse(self._unpackb(reply), wall, wall + self.round_trip_s)
+                result = parse(self._unpackb(reply), wall, wall + self.round_trip_s)
             except ProtocolError as exc:
                 self._drop()
                 raise RemotePolicyError(f"{self.uri}: bad response from the {self.protocol} server: {exc}") from exc
+            self.horizon = self.horizon or len(result.actions)
+            return result
