@@ -231,7 +231,8 @@ _fields = st.sampled_from(["actions", "action_names", "state", "state_names", "d
                            "rtc_prefix_steps", "subtask", "other"])
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                           HealthCheck.too_slow])
 @given(reply=st.one_of(_values, st.dictionaries(_fields, _values)), changes=st.dictionaries(_fields, _values),
        dropped=st.lists(_fields, max_size=3))
 def test_no_reply_crashes_the_clients_parser(aloha, reply, changes, dropped):

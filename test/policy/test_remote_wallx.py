@@ -269,7 +269,8 @@ _values = st.one_of(st.none(), st.text(max_size=8), _numbers, _rows,
                               st.lists(st.floats(width=32), max_size=6)))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                           HealthCheck.too_slow])
 @given(reply=st.one_of(_values, st.dictionaries(st.sampled_from(["follow1_pos", "follow2_pos", "predict_action",
                                                                  "subtask", "error", "other"]), _values)),
        raw=st.booleans())
