@@ -167,7 +167,9 @@ def test_horizon_mode_and_plan_markers(ros_node, domain_id, tmp_path):
     lo, hi = np.array([x.position_min for x in arm.limits]), np.array([x.position_max for x in arm.limits])
     vmax = arm.limits[0].velocity_max
     for r in moving:
-        assert r["points"] > 7  # point 0 (now), 6 planned commands, then a stop to rest
+        # point 0 (now), 6 planned commands, then a stop to rest (none where the planned commands already
+        # brake to rest: the stream ran out on a busy machine); the last point at rest is checked below
+        assert r["points"] >= 7
         np.testing.assert_allclose(r["times"], period * np.arange(r["points"]), atol=1e-9)
         pts = np.array(r["all_positions"])
         assert np.all(pts >= lo) and np.all(pts <= hi)

@@ -57,6 +57,7 @@ def test_killed_policy_makes_the_executor_halt_and_report_error(ros_node, domain
     ckpt = write(tmp_path / "ckpt", "transformers", "aloha_bimanual", 0)
     out = tmp_path / "commands.json"
     if where == "local":
+        robot = RosProcess("fake_robot.py", "--camera", "--duration-s", "25", "--out", str(out), domain_id=domain_id)
         policy = RosProcess("../../wall_oss_ros/ros/policy_node.py", "--activate", "--ros-args", "-p",
                             f"checkpoint:={ckpt}", "-p", "instruction:=insert the peg", "-p", "device:=cpu",
                             domain_id=domain_id)
@@ -70,8 +71,8 @@ def test_killed_policy_makes_the_executor_halt_and_report_error(ros_node, domain
                             "backend:=openpi", "-p", f"server_uri:=ws://127.0.0.1:{port}", "-p",
                             "instruction:=insert the peg", "-p", "server_timeout_s:=5.0", domain_id=domain_id)
         helpers = [victim]
-    # After the server is up (a model loading on a busy machine takes a good part of the robot's 25 s).
-    robot = RosProcess("fake_robot.py", "--camera", "--duration-s", "25", "--out", str(out), domain_id=domain_id)
+        # After the server is up (a model loading on a busy machine takes a good part of the robot's 25 s).
+        robot = RosProcess("fake_robot.py", "--camera", "--duration-s", "25", "--out", str(out), domain_id=domain_id)
     executor = RosProcess("../../wall_oss_ros/ros/executor_node.py", "--activate", "--ros-args", "-p",
                           "autostart:=true", "-p", "chunk_timeout_s:=1.0", "-p", "max_chunk_age_s:=2.0",
                           domain_id=domain_id)
