@@ -12,7 +12,7 @@ import numpy as np
 from rosbags.rosbag2 import Writer
 
 from test.support.robots import contract, rest_state
-from wall_oss_ros.ros.bag_io import typestore_with_own_messages
+from wall_oss_ros.ros.bag_types import typestore_with_own_messages
 from wall_oss_ros.tools.bag_record import STORAGE
 
 STORE = typestore_with_own_messages()

@@ -11,7 +11,7 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from test.support.bags import RECEIVE_DELAY_S, T0, WRITERS, bag_path, motion, write_test_bag
 from test.support.robots import contract
 from test.support.spin import spin_until
-from wall_oss_ros.ros.bag_io import typestore_with_own_messages
+from wall_oss_ros.ros.bag_types import typestore_with_own_messages
 from wall_oss_ros.ros.conversions import sec_to_stamp
 from wall_oss_ros.tools.bag_record import BagRecorder
 from wall_oss_ros.tools.eval_openloop import evaluate, read_recording

@@ -15,7 +15,7 @@ from rosbags.typesys.base import Nodetype
 
 from test.support.bags import write_with_mcap_ros2
 from test.support.robots import contract, rest_action, rest_state
-from wall_oss_ros.ros.bag_io import typestore_with_own_messages
+from wall_oss_ros.ros.bag_types import typestore_with_own_messages
 from wall_oss_ros.tools.bag_record import STORAGE
 from wall_oss_ros.tools.motion_checks import chunk_jumps, command_motion, derivatives, joint_motion
 from wall_oss_ros.tools.run_data import read_run

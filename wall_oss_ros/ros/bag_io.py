@@ -1,4 +1,4 @@
-"""What reading and writing rosbag2 files with `rosbags` needs from ROS: message classes, QoS, type defs.
+"""What reading and writing rosbag2 files with `rosbags` needs from ROS: message classes, QoS.
 
 `rosbag2_py` is not installable from pip; `rosbags` reads and writes the same files (sqlite3, mcap).
 Messages cross unchanged as serialised CDR (rclpy's raw subscriptions and publish(bytes)).
@@ -10,9 +10,6 @@ import importlib
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
-
-from wall_oss_ros.core.resources import share_dir
 
 _INFINITE = QosTime(sec=0x7FFFFFFF, nsec=0xFFFFFFFF)  # rosbag2's "infinite" duration
 _RELIABILITY = {ReliabilityPolicy.RELIABLE: QosReliability.RELIABLE,
@@ -28,16 +25,6 @@ def message_class(type_name: str) -> type:
         return getattr(importlib.import_module(f"{package}.{kind}"), name)
     except (ValueError, ImportError, AttributeError) as exc:
         raise ValueError(f"message type {type_name!r} is not available here ({exc})") from exc
-
-
-def typestore_with_own_messages():  # noqa: ANN201 - rosbags Typestore
-    """The Kilted typestore plus this package's messages, from their .msg files."""
-    store = get_typestore(Stores.ROS2_KILTED)
-    types = {}
-    for path in sorted((share_dir() / "msg").glob("*.msg")):
-        types.update(get_types_from_msg(path.read_text(), f"wall_oss_ros/msg/{path.stem}"))
-    store.register(types)
-    return store
 
 
 def bag_qos(profile: QoSProfile) -> Qos:

@@ -33,7 +33,8 @@ from rosgraph_msgs.msg import Clock
 
 from wall_oss_ros.core.contract import ContractError
 from wall_oss_ros.core.contract.topics import robot_topics
-from wall_oss_ros.ros.bag_io import message_class, ros_qos, typestore_with_own_messages
+from wall_oss_ros.ros.bag_io import message_class, ros_qos
+from wall_oss_ros.ros.bag_types import typestore_with_own_messages
 from wall_oss_ros.ros.conversions import sec_to_stamp
 from wall_oss_ros.ros.parameters import Param, declare
 from wall_oss_ros.ros.shutdown import ignore_further_signals, until_shutdown

@@ -18,6 +18,7 @@ from wall_oss_ros.core.executor_types import ExecutorSnapshot, GroupCommand
 from wall_oss_ros.core.horizon import Horizon
 from wall_oss_ros.msg import ActionChunk, ExecutorStatus
 from wall_oss_ros.policy.backend import ChunkResult
+from wall_oss_ros.ros.image_codec import SUPPORTED_ENCODINGS, ConversionError, decode_image
 
 try:  # on a robot, ROS's own converter; absent from the pip environment
     from cv_bridge import CvBridge
@@ -25,12 +26,6 @@ try:  # on a robot, ROS's own converter; absent from the pip environment
     _BRIDGE: CvBridge | None = CvBridge()
 except ImportError:
     _BRIDGE = None
-
-SUPPORTED_ENCODINGS = ("rgb8", "bgr8", "mono8")
-
-
-class ConversionError(ValueError):
-    """A message that cannot be used; the text says which field and why."""
 
 
 def stamp_to_sec(stamp: Time) -> float:
@@ -50,33 +45,11 @@ def sec_to_duration(t: float) -> Duration:
 
 
 def image_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
-    """H×W×3 uint8 RGB from a raw or compressed image; unsupported encodings and corrupt data raise.
-
-    Duck-typed on the fields, so messages read from a bag by `rosbags` convert the same way.
-    """
-    if isinstance(msg, CompressedImage) or not hasattr(msg, "encoding"):
-        import cv2
-
-        data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if bgr is None:
-            raise ConversionError(f"CompressedImage ({msg.format or 'no format'}): data does not decode")
-        return bgr[:, :, ::-1].copy()
-    if msg.encoding not in SUPPORTED_ENCODINGS:
-        raise ConversionError(f"Image encoding {msg.encoding!r} is not supported ({', '.join(SUPPORTED_ENCODINGS)})")
-    if _BRIDGE is not None and isinstance(msg, Image):
+    """H×W×3 uint8 RGB from a raw or compressed image (ROS's cv_bridge for an rclpy Image where it is
+    installed); unsupported encodings and corrupt data raise ConversionError."""
+    if _BRIDGE is not None and isinstance(msg, Image) and msg.encoding in SUPPORTED_ENCODINGS:
         return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8")
-    channels = 1 if msg.encoding == "mono8" else 3
-    if msg.height == 0 or msg.width == 0 or msg.step < msg.width * channels:
-        raise ConversionError(f"Image {msg.width}x{msg.height} with step {msg.step} is inconsistent")
-    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    if data.size < msg.step * msg.height:
-        raise ConversionError(f"Image data has {data.size} bytes, {msg.step * msg.height} expected")
-    rows = data[: msg.step * msg.height].reshape(msg.height, msg.step)[:, : msg.width * channels]
-    pixels = rows.reshape(msg.height, msg.width, channels)
-    if msg.encoding == "mono8":
-        return np.repeat(pixels, 3, axis=2)
-    return pixels[:, :, ::-1].copy() if msg.encoding == "bgr8" else pixels.copy()
+    return decode_image(msg)
 
 
 def joint_positions(msg: JointState) -> dict[str, float]:

@@ -21,7 +21,8 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from std_msgs.msg import String
 
 from wall_oss_ros.core.contract import CameraTransport, RobotContract
-from wall_oss_ros.ros.bag_io import bag_qos, message_class, typestore_with_own_messages
+from wall_oss_ros.ros.bag_io import bag_qos, message_class
+from wall_oss_ros.ros.bag_types import typestore_with_own_messages
 from wall_oss_ros.ros.conversions import OUTPUT_TYPES
 
 BEST_EFFORT_READER = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)  # matches any writer

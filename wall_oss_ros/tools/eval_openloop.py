@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from wall_oss_ros.core.chunk import Chunk, absolute_targets
-from wall_oss_ros.core.contract import CameraTransport, GroupKind, OutputKind, RobotContract
-from wall_oss_ros.core.observation import NO_NEW_OBSERVATION, ObservationAssembler, Snapshot
+from wall_oss_ros.core.contract import RobotContract
+from wall_oss_ros.core.observation import Snapshot
+from wall_oss_ros.tools.bag_observations import RecordingStream
 from wall_oss_ros.tools.bag_timing import RecordingAudit
 from wall_oss_ros.tools.openloop_metrics import EvaluatedChunk, compute_metrics, ground_truth
 
@@ -34,133 +35,37 @@ class RecordedRun:
     audit: RecordingAudit  # the time source, clock offsets and what was dropped, per topic
 
 
-def _stamp(msg) -> float:  # noqa: ANN001 - a deserialised message with a header
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-
-
 def read_recording(bag: Path, contract: RobotContract, every: int = 1, sync_tolerance_s: float = 0.05,
                    max_observations: int | None = None, time_source: str = "header",
                    max_clock_offset_s: float = 0.1) -> RecordedRun:
     """Every k-th synchronised observation of the bag, and the recorded trajectory to compare with, all on one
     time source (bag_timing.py); what was dropped is counted in the run's audit."""
-    from rosbags.highlevel import AnyReader, AnyReaderError
-
-    from wall_oss_ros.ros.bag_io import typestore_with_own_messages
-
-    cameras = {c.topic: c for c in contract.cameras}
-    command_groups = {g.output.topic: g for g in contract.groups if g.output.kind is OutputKind.JTC}
-    names = contract.action_names
-    column = {(g.name, axis): contract.action_slice(g).start + i for g in contract.groups
-              if g.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER) for i, axis in enumerate(g.axes)}
-    joint_column = {axis: col for (_, axis), col in column.items()}
-    try:
-        reader = AnyReader([Path(bag)], default_typestore=typestore_with_own_messages())
-        reader.open()
-    except (AnyReaderError, OSError, ValueError) as exc:
-        raise ValueError(f"{bag}: cannot read the bag ({exc})") from exc
-    try:
-        present = set(reader.topics)
-        for topic in list(cameras):  # image_transport's compressed twin stands in for a missing raw topic
-            if topic not in present and f"{topic}/compressed" in present:
-                cameras[f"{topic}/compressed"] = cameras.pop(topic)
-        needed = set(cameras) | set(contract.joint_state_topics)
-        missing = sorted(needed - present)
-        if missing:
-            raise ValueError(f"{bag}: the {contract.name} contract needs topics {missing}, the bag has "
-                             f"{sorted(present)}")
-        for topic, cam in cameras.items():
-            compressed = cam.transport is CameraTransport.COMPRESSED or topic.endswith("/compressed")
-            expected = "CompressedImage" if compressed else "Image"
-            if not reader.topics[topic].msgtype.endswith(f"/{expected}"):
-                raise ValueError(f"{bag}: {topic} holds {reader.topics[topic].msgtype}, the contract expects "
-                                 f"{expected}")
-        use_commands = any(t in present for t in command_groups)
-        audit = RecordingAudit(time_source, max_clock_offset_s)
-        assembler = ObservationAssembler(contract, sync_tolerance_s, max_age_s=float("inf"))
-        snapshots: list[Snapshot] = []
-        seen = 0
-        instruction = ""
-        truth_t: list[float] = []
-        truth_v: list[np.ndarray] = []
-        pending = ""  # why the newest frame has not made an observation yet ("": none waiting)
-        wanted = [c for c in reader.connections if c.topic in needed or c.topic in command_groups or
-                  c.topic == "/instruction"]
-        try:
-            for conn, t_ns, raw in reader.messages(connections=wanted):
-                now = t_ns * 1e-9
-                msg = reader.deserialize(raw, conn.msgtype)
-                if conn.topic == "/instruction":
-                    instruction = msg.data
-                    continue
-                t = audit.time(conn.topic, _stamp(msg), now)
-                if t is None:  # out of order on its topic: counted, not used
-                    continue
-                if conn.topic in cameras:
-                    if pending:
-                        audit.unsynchronised[pending] += 1  # superseded before it made an observation
-                    assembler.add_frame(cameras[conn.topic].name, t, msg)
-                    pending = "waiting"
-                elif conn.topic in contract.joint_state_topics:
-                    positions = dict(zip(msg.name, (float(x) for x in msg.position), strict=False))
-                    if not all(np.isfinite(v) for v in positions.values()):
-                        audit.not_finite(conn.topic)
-                        continue
-                    assembler.add_joints(t, positions)
-                    if not use_commands:
-                        row = np.full(len(names), np.nan)
-                        for axis, value in positions.items():
-                            if axis in joint_column:
-                                row[joint_column[axis]] = value
-                        truth_t.append(t)
-                        truth_v.append(row)
-                elif conn.topic in command_groups and msg.points:
-                    g = command_groups[conn.topic]
-                    point = msg.points[0]
-                    if not np.all(np.isfinite(np.asarray(point.positions, dtype=float))):
-                        audit.not_finite(conn.topic)
-                        continue
-                    row = np.full(len(names), np.nan)
-                    for axis, value in zip(msg.joint_names, point.positions, strict=False):
-                        if (g.name, axis) in column:
-                            row[column[(g.name, axis)]] = float(value)
-                    truth_t.append(t + point.time_from_start.sec + point.time_from_start.nanosec * 1e-9)
-                    truth_v.append(row)
-                if pending:
-                    snapshot, reason = assembler.snapshot(now)
-                    if snapshot is None:
-                        pending = reason if reason != NO_NEW_OBSERVATION else pending
-                        continue
-                    pending = ""
-                    if seen % every == 0:
-                        snapshots.append(snapshot)
-                    seen += 1
-                    if max_observations is not None and len(snapshots) >= max_observations:
-                        break
-        except (AnyReaderError, OSError, ValueError, KeyError) as exc:
-            raise ValueError(f"{bag}: the bag is truncated or corrupt ({exc})") from exc
-    finally:
-        reader.close()
-    if pending:
-        audit.unsynchronised[pending] += 1
-    _check_frames(bag, snapshots, {cam.name: topic for topic, cam in cameras.items()})
-    audit.check(bag, tuple(cameras) + tuple(contract.joint_state_topics))
+    stream = RecordingStream(bag, contract, sync_tolerance_s, time_source, max_clock_offset_s)
+    snapshots: list[Snapshot] = []
+    for seen, snapshot in enumerate(stream):
+        if seen % every == 0:
+            snapshots.append(snapshot)
+        if max_observations is not None and len(snapshots) >= max_observations:
+            break
+    stream.finish()
+    _check_frames(bag, snapshots, stream.camera_topics)
     if not snapshots:
-        reasons = "; ".join(f"{why} ({n} frames)" for why, n in audit.unsynchronised.most_common(3))
-        raise ValueError(f"{bag}: no synchronised observation: {reasons or 'no camera frame'}")
-    times, values = np.array(truth_t), np.array(truth_v) if truth_v else np.zeros((0, len(names)))
-    order = np.argsort(times, kind="stable")
-    times, values = times[order], values[order]
-    return RecordedRun(snapshots, instruction, "commands" if use_commands else "joint_states", times, values, audit)
+        raise ValueError(stream.no_observation_reason())
+    times, values = stream.truth()
+    instruction = stream.instructions[-1][1] if stream.instructions else ""
+    return RecordedRun(snapshots, instruction, stream.truth_source, times, values, stream.audit)
 
 
 def _check_frames(bag: Path, snapshots: list[Snapshot], topics: dict[str, str]) -> None:
     """Every selected frame decodes (encoding known, data intact), before any model is loaded."""
-    from wall_oss_ros.ros.conversions import ConversionError, image_to_rgb
+    from wall_oss_ros.ros.image_codec import ConversionError, decode_image
 
     for snap in snapshots:
         for name, frame in snap.frames.items():
+            if isinstance(frame, np.ndarray):  # already pixels (a dataset's frame)
+                continue
             try:
-                image_to_rgb(frame)
+                decode_image(frame)
             except ConversionError as exc:
                 raise ValueError(f"{bag}: {topics.get(name, name)}, frame stamped {snap.t_obs:.3f} s: {exc}") from exc
 
@@ -171,14 +76,15 @@ def evaluate(run: RecordedRun, backend, contract: RobotContract, instruction: st
     from tqdm import tqdm
 
     from wall_oss_ros.policy.backend import Observation
-    from wall_oss_ros.ros.conversions import image_to_rgb
+    from wall_oss_ros.ros.image_codec import decode_image
 
     text = instruction or run.instruction
     if not text:
         raise ValueError("no instruction: the bag has no /instruction message; pass --instruction")
     scored, results = [], []
     for i, snap in enumerate(tqdm(run.snapshots, desc="open-loop", unit="obs", disable=not progress)):
-        images = {name: image_to_rgb(frame) for name, frame in snap.frames.items()}
+        images = {name: frame if isinstance(frame, np.ndarray) else decode_image(frame)
+                  for name, frame in snap.frames.items()}
         result = backend.infer(Observation(images, snap.state, text, round(snap.t_obs * 1e9)))
         chunk = Chunk(i, snap.t_obs, result.dt_s, tuple(result.action_names), np.asarray(result.actions),
                       state_names=tuple(result.state_names), state=np.asarray(result.state))

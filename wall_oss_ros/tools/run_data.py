@@ -9,7 +9,7 @@ import numpy as np
 from rosbags.highlevel import AnyReader
 
 from wall_oss_ros.core.contract import OutputKind, RobotContract
-from wall_oss_ros.ros.bag_io import typestore_with_own_messages
+from wall_oss_ros.ros.bag_types import typestore_with_own_messages
 
 
 def _sec(stamp) -> float:  # noqa: ANN001 - a deserialised builtin_interfaces/Time or Duration
