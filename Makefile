@@ -12,6 +12,11 @@ CONSTRAINTS := requirements/constraints.txt
 PIP := $(VPY) -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
 WITH_ENV := . scripts/env.sh &&
 COLCON_LOG := build/colcon-build.log
+# The data environment (LeRobot's dataset package needs Python 3.12 and older numpy / hub than the policy).
+DATA_PYTHON ?= $(firstword $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.12*/bin/python3.12) python3.12)
+DATA_VENV ?= .venv-data
+DATA_CONSTRAINTS := requirements/constraints-data.txt
+DATA_PIP := $(DATA_VENV)/bin/python -m pip install --disable-pip-version-check -q -c $(DATA_CONSTRAINTS)
 
 .PHONY: setup test test-under-load lint doctor demo fuzz clean lock
 
@@ -26,7 +31,7 @@ FUZZ_EXAMPLES ?= 2000
 DEMO_OUT ?= outputs/$(if $(filter tiago,$(ROBOT)),demo_tiago,demo)
 DEVICE ?=
 
-setup: $(STAMPS)/colcon
+setup: $(STAMPS)/colcon $(DATA_VENV)/.wall_oss_ros/data
 
 $(VPY):
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v in ((3, 11), (3, 12)) else "ROS 2 Kilted wheels need CPython 3.11 or 3.12, $(PYTHON) is %d.%d" % v)'
@@ -66,6 +71,16 @@ $(STAMPS)/colcon: $(STAMPS)/python package.xml CMakeLists.txt $(wildcard cmake/*
 	    > $(COLCON_LOG) 2>&1 || { tail -n 40 $(COLCON_LOG); exit 1; }
 	@touch $@
 
+# lerobot-dataset (bag-to-lerobot, eval-openloop on a dataset) with this package, in its own venv.
+$(DATA_VENV)/.wall_oss_ros/data: requirements/data.txt $(DATA_CONSTRAINTS) setup.py
+	@echo "[setup] data environment ($(DATA_VENV): lerobot-dataset)"
+	@$(DATA_PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 12) else "lerobot-dataset needs Python >= 3.12: set DATA_PYTHON")' \
+	  || { echo "[setup] $(DATA_PYTHON) not found: set DATA_PYTHON to a Python 3.12 interpreter"; exit 1; }
+	@test -x $(DATA_VENV)/bin/python || $(DATA_PYTHON) -m venv $(DATA_VENV)
+	$(DATA_PIP) -r requirements/data.txt -e . 'setuptools<80'
+	$(DATA_PIP) --no-deps 'gym-aloha==0.1.5'
+	@mkdir -p $(DATA_VENV)/.wall_oss_ros && touch $@
+
 lint: setup
 	$(WITH_ENV) ruff check .
 
@@ -98,3 +113,5 @@ lock: setup
 	@echo "# Versions make test passed with; every pip install in make setup is constrained to them." > $(CONSTRAINTS)
 	@echo "# Regenerate with make lock. torch/torchvision: requirements/torch.txt." >> $(CONSTRAINTS)
 	$(VPY) -m pip freeze --exclude-editable | grep -viE '^(torch|torchvision|triton|nvidia-|cuda-)' >> $(CONSTRAINTS)
+	@echo "# Versions the data environment (.venv-data) passed make test with. Regenerate with make lock." > $(DATA_CONSTRAINTS)
+	$(DATA_VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^gym-aloha' >> $(DATA_CONSTRAINTS)

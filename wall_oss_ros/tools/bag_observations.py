@@ -3,23 +3,32 @@ trajectory beside them: what `eval-openloop` scores against and `bag-to-lerobot`
 
 Observations come from the same `ObservationAssembler` as `policy_node`, fed in the order the messages were
 received, so a sample here is the observation the live node would have computed from. Ground truth is what
-the robot did next: the recorded joint commands when the bag has them, else the recorded joint states. Every
+the robot did next: the recorded joint commands when the bag has them, else the recorded joint states (an arm
+commanded in joint space through IK: the pose of their forward kinematics). Every
 series is on one time source (bag_timing.py). The stream holds only the frames of the newest observation, so
 a recording longer than memory can be read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 
-from wall_oss_ros.core.contract import CameraTransport, GroupKind, OutputKind, RobotContract
+from wall_oss_ros.core.contract import CameraTransport, Group, GroupKind, OutputKind, RobotContract
+from wall_oss_ros.core.ik_stage import arm_kinematics
 from wall_oss_ros.core.observation import NO_NEW_OBSERVATION, ObservationAssembler, Snapshot
+from wall_oss_ros.core.rotations import matrix_to_rot6d
 from wall_oss_ros.tools.bag_timing import RecordingAudit
 
 INSTRUCTION_TOPIC = "/instruction"
+
+
+def ee_pose_values(group: Group, joints: Mapping[str, float]) -> np.ndarray:
+    """xyz + 6-D rotation of an IK group's tip for these joint positions (the layout of its actions)."""
+    xyz, rotation = arm_kinematics(group).forward(np.array([joints[j] for j in group.joints], dtype=float))
+    return np.concatenate([xyz, matrix_to_rot6d(rotation)])
 
 
 def _stamp(msg) -> float:  # noqa: ANN001 - a deserialised message with a header
@@ -56,7 +65,16 @@ class RecordingStream:
         column = {(g.name, axis): contract.action_slice(g).start + i for g in contract.groups
                   if g.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER) for i, axis in enumerate(g.axes)}
         joint_column = {axis: col for (_, axis), col in column.items()}
+        ik_groups = [g for g in contract.groups if g.ik is not None]
         dim = len(contract.action_names)
+
+        def record(t: float, row: np.ndarray, joints: dict[str, float]) -> None:
+            for g in ik_groups:  # an arm commanded in joint space: its pose is the joints' forward kinematics
+                if all(j in joints for j in g.joints):
+                    row[contract.action_slice(g)] = ee_pose_values(g, joints)
+            if np.isfinite(row).any():
+                self.truth_times.append(t)
+                self.truth_values.append(row)
         try:
             reader = AnyReader([bag], default_typestore=typestore_with_own_messages())
             reader.open()
@@ -112,8 +130,7 @@ class RecordingStream:
                             for axis, value in positions.items():
                                 if axis in joint_column:
                                     row[joint_column[axis]] = value
-                            self.truth_times.append(t)
-                            self.truth_values.append(row)
+                            record(t, row, positions)
                     elif conn.topic in command_groups and msg.points:
                         g = command_groups[conn.topic]
                         point = msg.points[0]
@@ -121,11 +138,12 @@ class RecordingStream:
                             audit.not_finite(conn.topic)
                             continue
                         row = np.full(dim, np.nan)
-                        for axis, value in zip(msg.joint_names, point.positions, strict=False):
+                        commanded = {str(a): float(v) for a, v in zip(msg.joint_names, point.positions, strict=False)}
+                        for axis, value in commanded.items():
                             if (g.name, axis) in column:
-                                row[column[(g.name, axis)]] = float(value)
-                        self.truth_times.append(t + point.time_from_start.sec + point.time_from_start.nanosec * 1e-9)
-                        self.truth_values.append(row)
+                                row[column[(g.name, axis)]] = value
+                        record(t + point.time_from_start.sec + point.time_from_start.nanosec * 1e-9, row,
+                               commanded if g.ik is not None else {})
                     if self._pending:
                         snapshot, reason = assembler.snapshot(now)
                         if snapshot is None:

@@ -168,8 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--topic", action="append", default=[], help="another topic, as /topic:pkg/msg/Type")
     record.add_argument("--use-sim-time", action="store_true", help="stamp messages with /clock time")
     record.set_defaults(func=_record)
-    ev = sub.add_parser("eval-openloop", help="score the policy offline on a bag's observations")
-    ev.add_argument("bag")
+    sub.add_parser("bag-to-lerobot", add_help=False,  # its own parser, in the data environment (main)
+                   help="convert recorded bags into a LeRobot dataset to fine-tune on (--help: its options)")
+    ev = sub.add_parser("eval-openloop", help="score the policy offline on a bag's or a LeRobot dataset's "
+                        "observations")
+    ev.add_argument("bag", help="rosbag2 directory, .mcap file, or LeRobot dataset directory")
     ev.add_argument("--checkpoint", required=True)
     ev.add_argument("--contract", default="aloha_bimanual")
     ev.add_argument("--out", default="outputs/eval")
@@ -204,7 +207,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DATA_COMMANDS = {"bag-to-lerobot": "wall_oss_ros.tools.bag_to_lerobot"}  # run where lerobot-dataset is
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DATA_COMMANDS:
+        from wall_oss_ros.tools.data_env import run_module
+
+        try:
+            return run_module(DATA_COMMANDS[argv[0]], argv[1:])
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

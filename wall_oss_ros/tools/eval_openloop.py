@@ -95,6 +95,15 @@ def evaluate(run: RecordedRun, backend, contract: RobotContract, instruction: st
     return scored, results
 
 
+def merged(runs: list[RecordedRun]) -> RecordedRun:
+    """One run of several (a dataset's episodes, on one time axis) for the report."""
+    if len(runs) == 1:
+        return runs[0]
+    return RecordedRun([s for r in runs for s in r.snapshots], runs[0].instruction, runs[0].truth_source,
+                       np.concatenate([r.truth_times for r in runs]), np.concatenate([r.truth_values for r in runs]),
+                       runs[0].audit)
+
+
 def plot_overlays(chunks: list[EvaluatedChunk], run: RecordedRun, contract: RobotContract, out: Path) -> list[Path]:
     import matplotlib
 
@@ -127,16 +136,21 @@ def run_eval(bag: Path, checkpoint: Path, contract_ref: str, out: Path, every: i
              denoising_steps: int = 10, time_source: str = "header", max_clock_offset_s: float = 0.1) -> dict:
     from wall_oss_ros.core.contract import resolve_contract
     from wall_oss_ros.policy.loader import load_backend
+    from wall_oss_ros.tools.dataset_runs import is_dataset, read_dataset_runs
 
     if every < 1:
         raise ValueError("every must be at least 1")
     contract = resolve_contract(contract_ref)
-    run = read_recording(bag, contract, every, max_observations=max_observations, time_source=time_source,
-                         max_clock_offset_s=max_clock_offset_s)
-    for warning in run.audit.warnings():
+    if is_dataset(bag):  # a LeRobot dataset: one run per episode
+        runs = read_dataset_runs(bag, contract, every, max_observations)
+    else:
+        runs = [read_recording(bag, contract, every, max_observations=max_observations, time_source=time_source,
+                               max_clock_offset_s=max_clock_offset_s)]
+    for warning in runs[0].audit.warnings():
         print(f"warning: {bag}: {warning}", file=sys.stderr)
     backend, _ = load_backend(checkpoint, contract, device=device, denoising_steps=denoising_steps, seed=seed)
-    chunks, _ = evaluate(run, backend, contract, instruction)
+    chunks = [c for run in runs for c in evaluate(run, backend, contract, instruction)[0]]
+    run = merged(runs)
     metrics = compute_metrics(chunks, contract.action_names, contract.dt_s)
     if metrics["mae_mean"] is None:
         span = (f"[{run.truth_times[0]:.3f}, {run.truth_times[-1]:.3f}] s" if len(run.truth_times) else "empty")
@@ -145,6 +159,7 @@ def run_eval(bag: Path, checkpoint: Path, contract_ref: str, out: Path, every: i
                          f"{run.audit.time_source} times)")
     metrics.update({"bag": str(bag), "checkpoint": str(checkpoint), "contract": contract.name, "every": every,
                     "seed": seed, "ground_truth": run.truth_source, "observations": len(run.snapshots),
+                    "episodes": len(runs),
                     "recording": run.audit.summary()})
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
