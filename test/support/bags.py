@@ -60,7 +60,7 @@ def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, c
                    graph_outputs: bool = False, sensor_clock_offset_s: float = 0.0, zero_stamps: bool = False,
                    swap_joint_stamps_every: int = 0, nan_commands_every: int = 0, drop_joints: tuple[str, ...] = (),
                    instruction: str = "insert the peg", size: tuple[int, int] = (96, 128),
-                   image_encoding: str = "rgb8") -> dict:
+                   image_encoding: str = "rgb8", later_instructions: tuple[tuple[float, str], ...] = ()) -> dict:
     c = contract("aloha_bimanual")
     rest_joints = dict(rest_state(c).joints)
     names = list(rest_joints)
@@ -68,6 +68,7 @@ def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, c
     rng = np.random.default_rng(0)
     camera_topic = c.cameras[0].topic + ("/compressed" if compressed else "")
     events: list[tuple[float, str, object]] = [(T0, "/instruction", _T["std_msgs/msg/String"](data=instruction))]
+    events += [(T0 + dt, "/instruction", _T["std_msgs/msg/String"](data=text)) for dt, text in later_instructions]
 
     def stamp(t: float) -> float:  # a sensor's header time: its own clock (offset), or none at all
         return 0.0 if zero_stamps else t + sensor_clock_offset_s

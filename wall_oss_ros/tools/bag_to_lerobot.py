@@ -116,7 +116,7 @@ def convert(bags: list[Path], contract_ref: str, out: Path, repo_id: str = "", s
             grid = ControlGrid(stream, fps, split, task, max_observation_age_s)
             bar = tqdm(desc=f"{Path(bag).name}", unit="frame", disable=not progress)
             cache: dict[int, dict[str, np.ndarray]] = {}
-            episode, frames_in_episode, episodes = None, 0, 0
+            episode, frames_in_episode, episodes, starts = None, 0, 0, []
             for frame in grid:
                 images = _decoded(frame, cache, stream.camera_topics)
                 if dataset is None:
@@ -133,6 +133,8 @@ def convert(bags: list[Path], contract_ref: str, out: Path, repo_id: str = "", s
                     dataset.save_episode()
                     episodes += 1
                     frames_in_episode = 0
+                if not frames_in_episode:
+                    starts.append(frame.t)
                 episode = frame.episode
                 dataset.add_frame({**{f"observation.images.{n}": p for n, p in images.items()},
                                    "observation.state": frame.snapshot.state.astype(np.float32),
@@ -149,7 +151,8 @@ def convert(bags: list[Path], contract_ref: str, out: Path, repo_id: str = "", s
                 raise ValueError(stream.no_observation_reason())
             if not episodes:
                 raise ValueError(f"{bag}: no frame to write ({_why_none(grid, stream)})")
-            counts.append({"episodes": episodes, **{k: v for k, v in asdict(grid.counts).items() if k != "episodes"},
+            grid_counts = {k: v for k, v in asdict(grid.counts).items() if k != "episodes"}
+            counts.append({"episodes": episodes, "episode_start_s": starts, **grid_counts,
                            "observations": stream.observations, "recording": stream.audit.summary()})
         dataset.finalize()
         (partial / CONTRACT_FILE).write_text(json.dumps(contract_record(contract, bags, counts), indent=2) + "\n")
@@ -208,8 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through convert(), which removes its partial dataset
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         summary = convert(args.bags, args.contract, args.out, args.repo_id, args.split, args.task, args.images,
                           args.vcodec, args.sync_tolerance_s, args.max_observation_age_s, args.time_source,

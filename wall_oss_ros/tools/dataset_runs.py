@@ -41,13 +41,15 @@ def _check_layout(root: Path, header: dict, contract: RobotContract) -> None:
 
 def read_dataset_runs(root: Path, contract: RobotContract, every: int = 1,
                       max_observations: int | None = None) -> list[RecordedRun]:
-    """Every k-th frame of each episode as an observation (t_obs = the frame's timestamp, episodes spaced on one
-    axis), and all frames' actions as ground truth."""
+    """Every k-th frame of each episode as an observation and all frames' actions as ground truth; times are the
+    source bag's (episode start + timestamp) when the dataset records them, else episodes spaced on one axis."""
     from wall_oss_ros.tools.data_env import read_dataset
 
     records = read_dataset(root)
     _, header = next(records)
     _check_layout(root, header, contract)
+    extra = header.get("wall_oss_ros") or {}
+    starts = [t for source in extra.get("sources", []) for t in source.get("episode_start_s", [])]
     names = state_names(contract)
     cameras = [c.name for c in contract.cameras]
     episodes: dict[int, dict] = {}
@@ -55,11 +57,12 @@ def read_dataset_runs(root: Path, contract: RobotContract, every: int = 1,
     selected = 0
     for arrays, meta in records:
         e = meta["episode_index"]
-        if e not in episodes:
-            offset = last_t + EPISODE_SPACING_S if episodes else 0.0
+        if e not in episodes:  # the recording's own times where bag-to-lerobot wrote them, else one axis
+            offset = starts[e] if len(starts) == header["episodes"] else (
+                last_t + EPISODE_SPACING_S if episodes else 0.0)
             episodes[e] = {"snapshots": [], "times": [], "actions": [], "task": meta["task"]}
         ep = episodes[e]
-        t = offset + meta["timestamp"]
+        t = offset + meta["frame_index"] / header["fps"]
         last_t = t
         ep["times"].append(t)
         ep["actions"].append(arrays["action"].astype(float))
