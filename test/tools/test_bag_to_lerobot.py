@@ -166,7 +166,7 @@ def test_bad_bags_give_a_clear_error_and_no_dataset(tmp_path, damage):
             "--out", tmp_path / "ds"]
     result = convert(*args)
     assert result.returncode == 2, result.stdout
-    expected = {"missing_topic": "needs topics", "truncated": "truncated or corrupt", "out_of_order": "out of order",
+    expected = {"missing_topic": "needs topics", "truncated": "cannot read the bag", "out_of_order": "out of order",
                 "encoding": "not supported", "no_task": "no task"}[damage]
     assert expected in result.stderr, result.stderr
     assert list(tmp_path.glob("*ds*")) == []  # neither a dataset nor its partial directory

@@ -34,6 +34,11 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
+def _optional_text(message: Mapping, key: str) -> str:
+    value = _optional(message, key)
+    return "" if value is None else _text(value, key)
+
+
 def _field(message: Mapping, key: str) -> Any:
     if not isinstance(message, Mapping):
         raise ProtocolError(f"expected a map, got {type(message).__name__}")
@@ -120,7 +125,7 @@ def parse_response(message: Any, action_names: tuple[str, ...], start_s: float, 
     return ChunkResult(actions, action_names, float(dt or dt_s), state_names, state, start_s, end_s,
                        _count(_optional(message, "denoising_steps"), "denoising_steps"),
                        _count(_optional(message, "rtc_prefix_steps"), "rtc_prefix_steps"),
-                       _text(_optional(message, "subtask") or "", "subtask"))
+                       _optional_text(message, "subtask"))
 
 
 def _texts(value: Any, name: str) -> tuple[str, ...]:
