@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -60,13 +61,18 @@ def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, c
                    graph_outputs: bool = False, sensor_clock_offset_s: float = 0.0, zero_stamps: bool = False,
                    swap_joint_stamps_every: int = 0, nan_commands_every: int = 0, drop_joints: tuple[str, ...] = (),
                    instruction: str = "insert the peg", size: tuple[int, int] = (96, 128),
-                   image_encoding: str = "rgb8", later_instructions: tuple[tuple[float, str], ...] = ()) -> dict:
+                   image_encoding: str = "rgb8", later_instructions: tuple[tuple[float, str], ...] = (),
+                   camera_topics: tuple[str, ...] = (),
+                   pixels: Callable[[int, float], np.ndarray] | None = None) -> dict:
+    """camera_topics: the cameras recorded (default: the contract's one); pixels(camera index, t) → an H×W×3
+    frame (default: uniform noise, which nothing can compress)."""
     c = contract("aloha_bimanual")
     rest_joints = dict(rest_state(c).joints)
     names = list(rest_joints)
     rest = np.array(list(rest_joints.values()))
     rng = np.random.default_rng(0)
-    camera_topic = c.cameras[0].topic + ("/compressed" if compressed else "")
+    suffix = "/compressed" if compressed else ""
+    cameras = [topic + suffix for topic in (camera_topics or (c.cameras[0].topic,))]
     events: list[tuple[float, str, object]] = [(T0, "/instruction", _T["std_msgs/msg/String"](data=instruction))]
     events += [(T0 + dt, "/instruction", _T["std_msgs/msg/String"](data=text)) for dt, text in later_instructions]
 
@@ -101,12 +107,13 @@ def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, c
     h, w = size
     for k in range(int(duration_s * camera_hz)):
         t = T0 + k / camera_hz + 0.001
-        pixels = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
-        frame = compressed_image(stamp(t), pixels) if compressed else raw_image(stamp(t), pixels, image_encoding)
-        events.append((t + RECEIVE_DELAY_S, camera_topic, frame))
+        for i, topic in enumerate(cameras):
+            image = pixels(i, t - T0) if pixels else rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+            frame = compressed_image(stamp(t), image) if compressed else raw_image(stamp(t), image, image_encoding)
+            events.append((t + RECEIVE_DELAY_S, topic, frame))
     events.sort(key=lambda e: e[0])
     types = {"/instruction": "std_msgs/msg/String", "/joint_states": "sensor_msgs/msg/JointState",
-             camera_topic: f"sensor_msgs/msg/{'CompressedImage' if compressed else 'Image'}"}
+             **{topic: f"sensor_msgs/msg/{'CompressedImage' if compressed else 'Image'}" for topic in cameras}}
     types.update({g.output.topic: "trajectory_msgs/msg/JointTrajectory" for g in c.groups} if commands else {})
     if graph_outputs:
         types.update({"/diagnostics": "diagnostic_msgs/msg/DiagnosticArray", "/estop": "std_msgs/msg/Bool"})
@@ -117,7 +124,7 @@ def write_test_bag(path: Path, storage: str = "mcap", duration_s: float = 2.0, c
             conns = {topic: writer.add_connection(topic, msgtype, typestore=STORE) for topic, msgtype in types.items()}
             for t, topic, msg in events:
                 writer.write(conns[topic], round(t * 1e9), STORE.serialize_cdr(msg, types[topic]))
-    return {"camera_topic": camera_topic, "names": names, "rest": rest, "events": len(events),
+    return {"camera_topic": cameras[0], "camera_topics": cameras, "names": names, "rest": rest, "events": len(events),
             "frames": int(duration_s * camera_hz)}
 
 

@@ -17,6 +17,7 @@ conversion leaves no dataset behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -33,6 +34,7 @@ from wall_oss_ros.tools.control_grid import SPLITS, ControlGrid, GridFrame
 
 IMAGE_MODES = ("video", "image")
 CONTRACT_FILE = "meta/wall_oss_ros.json"  # the contract, representation and sources, beside LeRobot's meta/
+IMAGE_WRITER_THREADS = 4  # PNG mode: LeRobot's writer threads (compression releases the GIL)
 MAX_DROPPED_SHARE = 0.01  # a topic losing more of its messages (out of order, not finite) is refused
 
 
@@ -124,7 +126,9 @@ def convert(bags: list[Path], contract_ref: str, out: Path, repo_id: str = "", s
                     dataset = LeRobotDataset.create(repo_id or f"local/{out.name}", fps,
                                                     features(contract, sizes, image_mode), root=partial,
                                                     robot_type=contract.name, use_videos=image_mode == "video",
-                                                    vcodec=vcodec)
+                                                    vcodec=vcodec, streaming_encoding=image_mode == "video",
+                                                    image_writer_threads=IMAGE_WRITER_THREADS
+                                                    if image_mode == "image" else 0)
                 for name, pixels in images.items():
                     if pixels.shape[:2] != sizes[name]:
                         raise ValueError(f"{bag}: {stream.camera_topics[name]} frames are {pixels.shape[1]}x"
@@ -160,6 +164,10 @@ def convert(bags: list[Path], contract_ref: str, out: Path, repo_id: str = "", s
             shutil.rmtree(out)
         partial.rename(out)
     except BaseException:
+        if dataset is not None:  # its encoder and writer threads stop before their directory goes
+            with contextlib.suppress(Exception):
+                dataset.stop_image_writer()
+                dataset.finalize()
         shutil.rmtree(partial, ignore_errors=True)
         raise
     elapsed = time.perf_counter() - started
