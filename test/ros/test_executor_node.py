@@ -1,4 +1,4 @@
-"""executor_node in its own process over real DDS: commands at the control rate within limits, e-stop halts."""
+"""executor_node in its own process over real DDS: a command per control tick within limits, e-stop halts."""
 
 from __future__ import annotations
 
@@ -36,7 +36,13 @@ def test_commands_flow_within_limits_and_estop_halts(ros_node, domain_id, tmp_pa
     chunks = ros_node.create_publisher(ActionChunk, "/policy_node/action_chunk", reliable)
     estop = ros_node.create_publisher(Bool, "/estop", reliable)
     statuses: list[ExecutorStatus] = []
-    ros_node.create_subscription(ExecutorStatus, "/executor_node/status", statuses.append, reliable)
+    arrivals: list[float] = []  # when each status came [s, wall clock, as the robot's records]
+
+    def on_status(msg: ExecutorStatus) -> None:
+        statuses.append(msg)
+        arrivals.append(time.time())
+
+    ros_node.create_subscription(ExecutorStatus, "/executor_node/status", on_status, reliable)
     try:
         robot.read_json_line(timeout_s=30)
         assert spin_until(ros_node, lambda: chunks.get_subscription_count() > 0 and len(statuses) > 0, 30), \
@@ -63,8 +69,14 @@ def test_commands_flow_within_limits_and_estop_halts(ros_node, domain_id, tmp_pa
     positions = np.array([r["positions"] for r in records])
     velocities = np.array([r["velocities"] for r in records])
     running = (times > run_start + 0.5) & (times < estop_time)
-    rate = np.count_nonzero(running) / (estop_time - run_start - 0.5)
-    assert 75.0 <= rate <= 105.0, f"commands at {rate:.1f} Hz, control_hz is 100"  # streamed near the timer rate
+    # One command per control tick reaches the robot: between two statuses, as many as the ticks they count
+    # (the two paths' delivery delays differ a little at either end; a busy machine ticks slower, not fewer).
+    arrived = np.array(arrivals)
+    a = int(np.argmax(arrived > run_start + 0.5))
+    b = int(np.nonzero(arrived < estop_time)[0][-1])
+    ticks = statuses[b].ticks - statuses[a].ticks
+    received = np.count_nonzero((times > arrived[a]) & (times <= arrived[b]))
+    assert ticks >= 20 and abs(received - ticks) <= 5 + 0.1 * ticks, (received, ticks)
     arm = c.group("left_arm")
     lo, hi = np.array([x.position_min for x in arm.limits]), np.array([x.position_max for x in arm.limits])
     assert np.all(np.isfinite(positions)) and np.all(positions >= lo) and np.all(positions <= hi)

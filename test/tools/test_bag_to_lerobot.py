@@ -111,6 +111,39 @@ def test_episodes_split_by_instruction(converted):
     assert len(records) == out["bag"][1]["frames"]
 
 
+def moving_stripes(_camera: int, t: float) -> np.ndarray:
+    """A smooth pattern that moves fast (a codec keeps it; each grid time's frame differs from the others)."""
+    y, x = np.mgrid[0:96, 0:128].astype(np.float32)
+    phase = 2 * np.pi * (x / 48 + y / 96 - 4 * t)
+    image = np.stack([128 + 90 * np.sin(phase), 128 + 90 * np.cos(phase), 64 + 32 * np.sin(phase / 2)], axis=-1)
+    return image.round().astype(np.uint8)
+
+
+def test_video_frames_decode_through_lerobot_to_the_observation_of_their_grid_time(tmp_path):
+    """The default images mode: LeRobot's own reader decodes each frame near the recorded image of its grid time
+    and far from that of another time; nothing is left of the PNG path (no images/ directory)."""
+    bag = tmp_path / "bag"
+    write_test_bag(bag, commands=True, camera_hz=25.0, duration_s=1.0, pixels=moving_stripes)
+    result = convert(bag, "--contract", "aloha_bimanual", "--out", tmp_path / "ds", "--json")
+    assert result.returncode == 0, result.stderr
+    root, start = tmp_path / "ds", json.loads(result.stdout)["sources"][0]["episode_start_s"][0]
+    info = json.loads((root / "meta" / "info.json").read_text())
+    assert info["features"]["observation.images.top"]["dtype"] == "video"
+    assert list((root / "videos").rglob("*.mp4")) and not (root / "images").exists()
+    stream = RecordingStream(bag, C)
+    snapshots = list(stream)
+    stream.finish()
+    _, records = frames_of(root)
+    assert len(records) >= 40
+    for arrays, meta in records:
+        t = start + meta["frame_index"] / FPS
+        k = max(i for i, s in enumerate(snapshots) if s.t_obs <= t + 1e-3 / FPS)
+        decoded = arrays["observation.images.top"].astype(float)
+        error = np.abs(decoded - decode_image(snapshots[k].frames["top"])).mean()
+        other = snapshots[(k + 3) % len(snapshots)]  # 0.12 s away: a quarter turn of the pattern
+        assert error < 8.0 < np.abs(decoded - decode_image(other.frames["top"])).mean() / 3
+
+
 def test_a_model_scores_the_same_on_the_dataset_as_on_its_bag(tmp_path, tiny_checkpoint):
     from wall_oss_ros.policy.wall_oss.backend_wall_oss import WallOssBackend
 
