@@ -144,7 +144,7 @@ def test_any_horizon_stays_within_every_limit_and_ends_at_rest(name, events, poi
     assert ex.counters == counters
     assert np.all(v[-1] == 0.0) and np.all(a[-1] == 0.0)  # a stock controller refuses a moving last point
     assert np.all(np.isfinite(p)) and np.all(np.isfinite(v)) and np.all(np.isfinite(a))
-    pos = ex.position_axes
+    pos = ex.layout.position_axes
     lo = np.array([x.position_min for x in ex.limits])[pos]
     hi = np.array([x.position_max for x in ex.limits])[pos]
     assert np.all(p[:, pos] >= lo - 1e-9) and np.all(p[:, pos] <= hi + 1e-9)
@@ -181,13 +181,13 @@ def test_the_path_the_controllers_run_stays_within_limits_through_any_tick_timin
             on_path = run[-1].state(round((now - run[-1].start_s) / dt))[0]
             joints = dict(measured.joints)
             for ga in ex.groups:
-                if ex._jtc_axes[ga.axes].all():
+                if ex.layout.jtc_axes[ga.axes].all():
                     joints.update(zip(ga.joint_names, on_path[ga.axes].tolist(), strict=True))
             measured = MeasuredState(now, joints, measured.poses)
         if ex.tick(now, measured) is not None:
             run.append(ex.horizon(follow))
     assert len(run) > 1
-    jtc = ex._jtc_axes & ex.position_axes
+    jtc = ex.layout.jtc_axes & ex.layout.position_axes
     executed = [run[0].positions[0, jtc]]
     for sent, nxt in itertools.pairwise(run):
         ticks = round((nxt.start_s - sent.start_s) / dt)

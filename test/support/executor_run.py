@@ -68,7 +68,7 @@ def check_limits(ex: Executor, rec: Recording) -> int:
     vmax, amax, jmax = lim.velocity_max, lim.acceleration_max, lim.jerk_max
     lo = np.array([x.position_min for x in ex.limits])
     hi = np.array([x.position_max for x in ex.limits])
-    pos = ex.position_axes
+    pos = ex.layout.position_axes
     checked = 0
     for segment in rec.segments:
         if not segment:
@@ -87,7 +87,7 @@ def check_limits(ex: Executor, rec: Recording) -> int:
         assert np.all(np.abs(acc_arr) <= amax * (1 + REL_TOL) + 1e-9), "reported acceleration over limit"
         # Finite differences of the command stream (what a controller sees), one period apart:
         # positions of position axes up to jerk; base twists up to jerk.
-        twist = ex.velocity_axes
+        twist = ex.layout.velocity_axes
         for series, cols, bounds in ((pos_arr, pos, (vmax, amax, jmax)), (vel_arr, twist, (amax, jmax))):
             d = series[:, cols]
             for order, bound in enumerate(bounds, start=1):
