@@ -49,7 +49,9 @@ def test_replays_the_robot_side_only_at_the_recorded_timing_with_clock(ros_node,
     replay = RosProcess("../../wall_oss_ros/ros/bag_replay.py", "--ros-args", "-p", f"bag:={bag}", "-p", "rate:=2.0",
                         domain_id=domain_id)
     try:
-        spin_until(ros_node, lambda: len(states) >= 200 and len(frames) >= info["frames"], 60)  # spinning: timing
+        end = T0 + 1.99 + RECEIVE_DELAY_S - 0.02  # the clock of the last state's arrival in the recording
+        spin_until(ros_node, lambda: len(states) >= 200 and len(frames) >= info["frames"] and bool(clock)
+                   and clock[-1] >= end, 60)  # spinning: timing
         summary = replay.read_json_line(timeout_s=30)
     finally:
         replay.stop()
@@ -58,9 +60,12 @@ def test_replays_the_robot_side_only_at_the_recorded_timing_with_clock(ros_node,
     assert len(states) == 200 and len(frames) == info["frames"]
     stamps = np.array([stamp_to_sec(m.header.stamp) for _, m in states])
     np.testing.assert_allclose(stamps, T0 + 0.01 * np.arange(200), atol=1e-9)  # headers as recorded
+    # Paced at rate 2: each state's arrival against its recorded time / 2. Lateness relative to the least late
+    # one is what a busy machine adds to a few messages; played at rate 1 (or as fast as possible) half of them
+    # would be 0.25 s late (or early) and more.
     arrivals = np.array([t for t, _ in states])
-    assert 0.7 < (arrivals[-1] - arrivals[0]) / (1.99 / 2.0) < 1.3  # 2 s of recording in ~1 s at rate 2
-    assert np.median(np.diff(arrivals)) == pytest.approx(0.005, abs=0.002)
+    lateness = arrivals - (stamps - stamps[0]) / 2.0
+    assert np.median(lateness) - lateness.min() < 0.2, "the replay does not keep rate 2"
     clock_arr = np.array(clock)
     assert np.all(np.diff(clock_arr) >= 0), "the replay clock went backwards"
     assert clock_arr[0] >= T0 - 1e-9 and clock_arr[-1] == pytest.approx(stamps[-1] + RECEIVE_DELAY_S, abs=0.02)
