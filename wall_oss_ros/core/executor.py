@@ -75,8 +75,8 @@ class Executor:
         self._braked = np.zeros(lay.n, dtype=bool)  # axes the last step braked (for the IK stage)
         # Horizon mode: the path sent to the JointTrajectoryControllers, whose preview brakes the arms through IK
         # and everything the collision guard watches.
-        self._path = SentPath(lay, self._targets, self.period_s,
-                              lay.servo_axes | (self._guard.mask if self._guard is not None else False))
+        preview_brake = lay.servo_axes | self._guard.mask if self._guard is not None else lay.servo_axes.copy()
+        self._path = SentPath(lay, self._targets, self.period_s, preview_brake)
         self._has_rotation, self._has_velocity = bool(lay.rotation_axes.any()), bool(lay.velocity_axes.any())
         self.plan = Plan(lay.continuous, config.plan)
         self.timing = TimedPlan(self.plan, PlanClock(config.speed_scale, config.speed_scale_rate_per_s),
@@ -205,10 +205,9 @@ class Executor:
     def _initialize(self, measured: MeasuredState) -> bool:
         """Command state := measured state. Refuses a robot outside its limits (never command there)."""
         try:
-            positions = self.layout.measured_positions(measured)
+            positions = self.layout.take_measured(measured)
         except ValueError as exc:
             return self._fail(str(exc))
-        self.layout.take_orientations(measured)
         self.limiter.reset(positions)
         if self._ik is not None:
             self._ik.initialize(positions)
@@ -271,9 +270,9 @@ class Executor:
             self._awaiting_first_command = None
 
         lim = self.limiter
-        self._tick_time = self._path.take_up(now, self.limiter)
+        self._tick_time = self._path.take_up(now, lim)
         self._before = (lim.p.copy(), lim.v.copy(), lim.a.copy())
-        n = len(self.limits)
+        n = self.layout.n
         brake = np.zeros(n, dtype=bool)
         target_p, target_v, target_a = lim.p.copy(), np.zeros(n), np.zeros(n)
         if self._has_rotation:

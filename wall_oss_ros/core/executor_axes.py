@@ -38,10 +38,9 @@ class GroupAxes:
         return self.rotation
 
 
-def _indices(groups: list[GroupAxes], field: str) -> np.ndarray | slice:
-    """The groups' axes (or cols) as one index; a slice when they are one contiguous run."""
-    parts = [np.arange(getattr(ga, field).start, getattr(ga, field).stop) for ga in groups]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=int)
+def _index(runs: list[slice]) -> np.ndarray:
+    """The positions the slices cover, in order, as one index array."""
+    return np.concatenate([np.arange(r.start, r.stop) for r in runs]) if runs else np.zeros(0, dtype=int)
 
 
 class AxisLayout:
@@ -66,8 +65,7 @@ class AxisLayout:
                 self.rotation_axes[ga.rot] = True
         self.position_axes = ~(self.velocity_axes | self.rotation_axes)
         self.jtc_axes = self._mask(ga for ga in self.groups if ga.group.output.kind is OutputKind.JTC)
-        velocity_max = np.array([lim.velocity_max for lim in limits])
-        self.velocity_max = velocity_max
+        self.velocity_max = velocity_max = np.array([lim.velocity_max for lim in limits])
         self.two_acceleration = 2.0 * np.array([lim.acceleration_max for lim in limits])
         # Largest change of a position target per tick at full speed (inf: not a position axis).
         self.max_travel = np.where(self.position_axes, velocity_max * period_s, np.inf)
@@ -78,7 +76,7 @@ class AxisLayout:
         self.safe_min[self.servo_axes], self.safe_max[self.servo_axes] = -np.inf, np.inf
         # Joint and gripper axes take their action columns one to one: one index for all of them.
         direct = [ga for ga in self.groups if ga.kind in (GroupKind.JOINT_POSITION, GroupKind.GRIPPER)]
-        self.direct_axes, self.direct_cols = _indices(direct, "axes"), _indices(direct, "cols")
+        self.direct_axes, self.direct_cols = _index([ga.axes for ga in direct]), _index([ga.cols for ga in direct])
         a = self.direct_axes
         if len(a) and np.array_equal(a, self.direct_cols) and np.array_equal(a, np.arange(a[0], a[-1] + 1)):
             self.direct_axes = self.direct_cols = slice(int(a[0]), int(a[-1]) + 1)
@@ -128,10 +126,11 @@ class AxisLayout:
         return np.array([c for ga in self.groups if ga.kind is GroupKind.BASE_TWIST
                          for c in range(ga.cols.start, ga.cols.stop)], dtype=int)
 
-    def measured_positions(self, measured: MeasuredState) -> np.ndarray:
-        """The command state a start takes from the robot. ValueError for a missing, non-finite or out-of-limits
+    def take_measured(self, measured: MeasuredState) -> np.ndarray:
+        """The command state a start takes from the robot: its positions, returned, and the EE groups'
+        orientations, kept. ValueError (and nothing kept) for a missing, non-finite or out-of-limits
         measurement: a robot outside its limits is never commanded."""
-        positions = np.zeros(self.n)
+        positions, orientations = np.zeros(self.n), {}
         for ga in self.groups:
             g = ga.group
             if ga.kind is GroupKind.EE_POSE and ga.ik is None:
@@ -141,6 +140,7 @@ class AxisLayout:
                 if not (np.all(np.isfinite(xyz)) and np.all(np.isfinite(quat)) and np.linalg.norm(quat) > 0.5):
                     raise ValueError(f"measured pose of {g.name} is not finite")
                 positions[ga.pos] = xyz
+                orientations[g.name] = quat / np.linalg.norm(quat)
             elif ga.kind is not GroupKind.BASE_TWIST:
                 missing = [j for j in ga.joint_names if j not in measured.joints]
                 if missing:
@@ -155,16 +155,12 @@ class AxisLayout:
             i = int(np.argmax(bad))
             raise ValueError(f"axis {i} measured at {positions[i]:.4f} is outside its limits "
                              f"[{self.limits[i].position_min}, {self.limits[i].position_max}]: move it inside first")
-        return positions
-
-    def take_orientations(self, measured: MeasuredState) -> None:
-        """EE groups' commanded orientation := the measured one (after measured_positions accepted it)."""
         for ga in self.groups:
-            if ga.kind is GroupKind.EE_POSE and ga.ik is None:
-                quat = np.asarray(measured.poses[ga.group.name][1], dtype=float)
-                ga.quat = quat / np.linalg.norm(quat)
+            if ga.group.name in orientations:
+                ga.quat = orientations[ga.group.name]
                 ga.rotation = quat_to_matrix_one(ga.quat)
             ga.last_inside_target = None
+        return positions
 
     def anchor(self, p: np.ndarray, v: np.ndarray, a: np.ndarray, value: np.ndarray, rate: np.ndarray,
                rate2: np.ndarray) -> None:
